@@ -1,0 +1,243 @@
+"""The collector's path to Kafka: kafka-python's producer behind an awaitable ``send_all``.
+
+kafka-python delivers results through callbacks on its sender thread. A batch waits on a single
+asyncio future that the *last* acknowledgement (or the first failure) resolves through
+``call_soon_threadsafe``, so a 500-event batch costs one loop wake-up, not 500. ``send()`` itself
+runs in a worker thread: it blocks while metadata is fetched or the buffer is full, and the event
+loop must keep serving other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError
+
+from ingestion.collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+# (topic, key, value): keys and values are bytes, serialised by the caller.
+Record = tuple[str, bytes | None, bytes]
+
+
+class ProducerUnavailable(Exception):
+    """Kafka did not acknowledge: the request fails with 503 and the client retries."""
+
+
+class EventProducer(Protocol):
+    async def send_all(self, records: Sequence[Record]) -> None:
+        """Return once Kafka acknowledged every record (acks=all), else raise
+        ProducerUnavailable. Partial delivery is possible on failure; event_ids make retries
+        safe downstream."""
+        ...
+
+    async def check_ready(self, topic: str) -> str | None:
+        """None when the topic's metadata is available, else why not."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _AckWaiter:
+    """Counts acknowledgements of one batch on the sender thread; resolves one loop future."""
+
+    __slots__ = ("_failed", "_future", "_lock", "_loop", "_remaining")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+        self._loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+        self._remaining = count
+        self._failed = False
+        self._lock = threading.Lock()
+        if count == 0:
+            self._future.set_result(None)
+
+    @property
+    def future(self) -> asyncio.Future[None]:
+        return self._future
+
+    def acked(self, _metadata: Any) -> None:
+        with self._lock:
+            self._remaining -= 1
+            finished = self._remaining == 0 and not self._failed
+        if finished:
+            self._notify(None)
+
+    def failed(self, exc: BaseException) -> None:
+        with self._lock:
+            if self._failed:
+                return
+            self._failed = True
+        self._notify(exc)
+
+    def _notify(self, exc: BaseException | None) -> None:
+        # RuntimeError: the loop closed during shutdown, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._resolve, exc)
+
+    def _resolve(self, exc: BaseException | None) -> None:
+        if self._future.done():
+            return  # the request already timed out
+        if exc is None:
+            self._future.set_result(None)
+        else:
+            self._future.set_exception(
+                ProducerUnavailable(f"Kafka refused the write: {type(exc).__name__}")
+            )
+
+
+def producer_config(settings: CollectorSettings) -> dict[str, Any]:
+    """kafka-python settings: durable (acks=all, idempotent) and batched (linger, compression)."""
+    ack_timeout_ms = int(settings.collector_ack_timeout_s * 1000)
+    return {
+        "bootstrap_servers": settings.kafka_bootstrap_servers.split(","),
+        "client_id": "lms-collector",
+        "acks": "all",
+        # Idempotence (default on in kafka-python >= 2.1, explicit here): a retried produce
+        # request cannot duplicate or reorder records within a partition.
+        "enable_idempotence": True,
+        "max_in_flight_requests_per_connection": 5,
+        "linger_ms": settings.collector_linger_ms,
+        "batch_size": settings.collector_batch_bytes,
+        "compression_type": None
+        if settings.collector_compression == "none"
+        else settings.collector_compression,
+        # Matches the topics' max.message.bytes (ingestion/topics.py).
+        "max_request_size": 2 * 1024 * 1024,
+        # Retries happen inside the delivery timeout; after it the batch fails and the client
+        # retries with the same event_ids.
+        "retries": 2**31 - 1,
+        "request_timeout_ms": max(1000, ack_timeout_ms - settings.collector_linger_ms - 1000),
+        "delivery_timeout_ms": ack_timeout_ms,
+        "max_block_ms": 5000,
+        # The constructor blocks until a broker answers; startup must not hang on a down Kafka.
+        "bootstrap_timeout_ms": 5000,
+        # kafka-python's per-record metrics cost CPU on the hot path and nothing reads them.
+        "metrics_enabled": False,
+    }
+
+
+class KafkaEventProducer:
+    """The real producer, created lazily so the collector starts (and says "not ready") while
+    Kafka is down, and recovers without a restart."""
+
+    # After a failed connection attempt, fail fast for this long instead of making every request
+    # wait for a connection timeout.
+    RETRY_AFTER_S = 2.0
+
+    def __init__(self, settings: CollectorSettings) -> None:
+        self._settings = settings
+        self._config = producer_config(settings)
+        self._producer: KafkaProducer | None = None
+        self._admin: KafkaAdminClient | None = None
+        self._lock = threading.Lock()
+        self._admin_lock = threading.Lock()
+        self._failed_at = 0.0
+        self._closed = False
+
+    def _get(self) -> KafkaProducer:
+        producer = self._producer
+        if producer is not None:
+            return producer
+        with self._lock:
+            if self._producer is not None:
+                return self._producer
+            if self._closed:
+                raise ProducerUnavailable("the collector is shutting down")
+            if time.monotonic() - self._failed_at < self.RETRY_AFTER_S:
+                raise ProducerUnavailable("Kafka is unreachable; retrying shortly")
+            try:
+                self._producer = KafkaProducer(**self._config)
+            except KafkaError as exc:
+                self._failed_at = time.monotonic()
+                log.warning(
+                    "kafka producer unavailable: %s at %s",
+                    type(exc).__name__,
+                    self._settings.kafka_bootstrap_servers,
+                )
+                raise ProducerUnavailable("Kafka is unreachable") from None
+            return self._producer
+
+    def connect(self) -> bool:
+        """Try to connect now (startup); False when Kafka is not reachable yet."""
+        try:
+            self._get()
+        except ProducerUnavailable:
+            return False
+        return True
+
+    def _send_records(self, records: Sequence[Record], waiter: _AckWaiter) -> None:
+        producer = self._get()
+        send = producer.send
+        acked = waiter.acked
+        failed = waiter.failed
+        for topic, key, value in records:
+            try:
+                future = send(topic, value=value, key=key)
+            except KafkaError as exc:
+                # Buffer full or metadata unavailable for max_block_ms: stop, nothing more will
+                # succeed soon. Records already queued may still be delivered (at-least-once).
+                failed(exc)
+                return
+            future.add_callback(acked)
+            future.add_errback(failed)
+
+    async def send_all(self, records: Sequence[Record]) -> None:
+        loop = asyncio.get_running_loop()
+        waiter = _AckWaiter(loop, len(records))
+        if not records:
+            return
+        await asyncio.to_thread(self._send_records, records, waiter)
+        try:
+            # A little beyond the delivery timeout: kafka-python fails the records itself first.
+            await asyncio.wait_for(waiter.future, self._settings.collector_ack_timeout_s + 2)
+        except TimeoutError:
+            raise ProducerUnavailable(
+                f"Kafka did not acknowledge within {self._settings.collector_ack_timeout_s:g} s"
+            ) from None
+
+    def _describe(self, topic: str) -> str | None:
+        with self._admin_lock:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(
+                    bootstrap_servers=self._config["bootstrap_servers"],
+                    client_id="lms-collector-ready",
+                    request_timeout_ms=3000,
+                    bootstrap_timeout_ms=3000,
+                )
+            topics = self._admin.describe_topics([topic])
+        if not topics or topics[0].get("error_code", 0) != 0:
+            return f"topic {topic} does not exist (run `lms collector topics`)"
+        partitions = topics[0].get("partitions", [])
+        if not partitions or any(p.get("leader_id", p.get("leader", -1)) < 0 for p in partitions):
+            return f"topic {topic} has partitions without a leader"
+        return None
+
+    async def check_ready(self, topic: str) -> str | None:
+        try:
+            await asyncio.to_thread(self._get)
+            return await asyncio.wait_for(asyncio.to_thread(self._describe, topic), 5)
+        except ProducerUnavailable as exc:
+            return str(exc)
+        except (KafkaError, TimeoutError) as exc:
+            return f"Kafka metadata unavailable ({type(exc).__name__})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            # Flushes what is queued; waiting requests have had their answer or will time out.
+            producer.close(timeout=5)
+        with self._admin_lock:
+            if self._admin is not None:
+                self._admin.close()
+                self._admin = None

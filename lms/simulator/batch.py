@@ -1,0 +1,205 @@
+"""`lms simulate` without --live: simulate a school and write everything it produces."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lms.errors import UsageError
+from lms.simulator.catalog import catalog_tables, question_truth
+from lms.simulator.config import SimulationConfig
+from lms.simulator.encoding import iso_z
+from lms.simulator.population import (
+    CHEAT_BEHAVIOURS,
+    enrollment_outcomes,
+    student_table,
+    student_truth,
+    topic_ability_truth,
+)
+from lms.simulator.school import School, ShardResult, merge, plan_school, run_shards
+from lms.simulator.writers import JsonlParts, load_oltp, save_oltp_files, write_json, write_parquet
+
+
+def ensure_writable(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-probe"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write to --out {directory}: {exc.strerror or exc}; choose a writable directory"
+        ) from None
+
+
+def oltp_tables(school: School) -> dict[str, pd.DataFrame]:
+    tables = catalog_tables(school.catalog)
+    tables["students"] = student_table(school.population)
+    tables["enrollments"] = enrollment_outcomes(
+        school.cfg, school.catalog, school.population, school.outcome_rng
+    )
+    return tables
+
+
+def _ts(ms: list[int] | np.ndarray) -> pd.Series:
+    return pd.to_datetime(pd.Series(np.asarray(ms, dtype=np.int64)), unit="ms", utc=True)
+
+
+def write_truth(directory: Path, school: School, results: list[ShardResult]) -> dict[str, int]:
+    pop, catalog = school.population, school.catalog
+    write_parquet(student_truth(school.cfg, pop), directory / "students.parquet")
+    write_parquet(topic_ability_truth(catalog, pop), directory / "topic_ability.parquet")
+    write_parquet(question_truth(catalog), directory / "questions.parquet")
+    attendance = [row for r in results for row in r.attendance]
+    write_parquet(
+        pd.DataFrame(
+            {
+                "live_class_id": [a[0] for a in attendance],
+                "student_id": [a[1] for a in attendance],
+                "joined_at": _ts([a[2] for a in attendance]),
+                "left_at": _ts([a[3] for a in attendance]),
+                "leave_event_sent": [a[4] for a in attendance],
+            }
+        ),
+        directory / "live_attendance.parquet",
+    )
+    late_ids = [i for r in results for i in r.late_ids]
+    write_parquet(
+        pd.DataFrame(
+            {
+                "event_id": late_ids,
+                "delay_s": np.asarray(
+                    [d for r in results for d in r.late_delay_ms], dtype=np.float64
+                )
+                / 1000.0,
+            }
+        ),
+        directory / "late_events.parquet",
+    )
+    dup_ids = [i for r in results for i in r.duplicate_ids]
+    write_parquet(pd.DataFrame({"event_id": dup_ids}), directory / "duplicate_events.parquet")
+    invalid = [row for r in results for row in r.invalid]
+    write_parquet(
+        pd.DataFrame(
+            {
+                "event_id": pd.Series([i[0] for i in invalid], dtype=object),
+                "reason": [i[1] for i in invalid],
+                "line": [i[2] for i in invalid],
+            }
+        ),
+        directory / "invalid_events.parquet",
+    )
+    return {
+        "late_events": len(late_ids),
+        "duplicate_events": len(dup_ids),
+        "invalid_events": len(invalid),
+        "live_attendance_intervals": len(attendance),
+    }
+
+
+def run_simulation(
+    cfg: SimulationConfig,
+    out_dir: Path,
+    *,
+    oltp_dsn: str | None,
+    workers: int | None = None,
+    part_lines: int = 1_000_000,
+    on_progress: Callable[[int, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Simulate and write: events under ``out_dir``, truth under ``out_dir/truth``, OLTP rows into
+    PostgreSQL (``oltp_dsn``) or ``out_dir/oltp/*.parquet``. Returns the manifest."""
+    ensure_writable(out_dir)
+    started = time.perf_counter()
+    school = plan_school(cfg)
+    tables = oltp_tables(school)
+
+    done = {"shards": 0, "lines": 0}
+
+    def shard_done(result: ShardResult) -> None:
+        done["shards"] += 1
+        done["lines"] += result.n_lines
+        if on_progress:
+            on_progress(done["shards"], cfg.n_shards, done["lines"])
+
+    results = run_shards(school, workers, shard_done)
+    generated = time.perf_counter()
+    stream = merge(results)
+    writer = JsonlParts(out_dir, part_lines)
+    for batch in stream.batches():
+        writer.write(batch)
+    writer.close()
+    events_written = time.perf_counter()
+
+    planted = write_truth(out_dir / "truth", school, results)
+    if oltp_dsn is not None:
+        from lms.oltp.migrate import migrate
+
+        migrate(oltp_dsn)
+        oltp_counts = load_oltp(oltp_dsn, tables)
+        oltp_target = "postgresql"
+    else:
+        oltp_counts = save_oltp_files(out_dir / "oltp", tables)
+        oltp_target = "oltp/"
+
+    counts: Counter[str] = Counter()
+    for r in results:
+        counts.update(r.counts)
+    n_valid = sum(r.n_valid for r in results)
+    invalid_reasons = Counter(row[1] for r in results for row in r.invalid)
+    pop = school.population
+    cohorts = Counter(pop.cohort())
+    enrollments = tables["enrollments"]
+    finished = time.perf_counter()
+    manifest: dict[str, Any] = {
+        "simulator": "lms.simulator",
+        "contract_schema_version": "1.0",
+        "args": cfg.to_json(),
+        "seed": cfg.seed,
+        "events": {
+            "lines": len(stream.lines),
+            "valid_events": n_valid,
+            "by_type": dict(sorted(counts.items())),
+            "duplicates": planted["duplicate_events"],
+            "invalid": planted["invalid_events"],
+            "invalid_by_reason": dict(sorted(invalid_reasons.items())),
+            "late": planted["late_events"],
+            "late_share": planted["late_events"] / n_valid if n_valid else 0.0,
+            "order": "arrival",
+            "parts": writer.parts,
+        },
+        "time_range": {
+            "occurred_min": iso_z(int(stream.occurred_ms.min())) if n_valid else None,
+            "occurred_max": iso_z(int(stream.occurred_ms.max())) if n_valid else None,
+            "arrival_min": iso_z(int(stream.arrival_ms.min())) if n_valid else None,
+            "arrival_max": iso_z(int(stream.arrival_ms.max())) if n_valid else None,
+        },
+        "planted": {
+            "students": cfg.students,
+            "cohorts": dict(sorted(cohorts.items())),
+            "dropouts": cohorts.get("dropout", 0),
+            "cheaters": int(pop.is_cheater.sum()),
+            "cheaters_by_behaviour": {
+                name: int(pop.cheat[:, j].sum()) for j, name in enumerate(CHEAT_BEHAVIOURS)
+            },
+            "enrollments_by_status": dict(
+                sorted(enrollments["status"].value_counts().astype(int).to_dict().items())
+            ),
+            "live_attendance_intervals": planted["live_attendance_intervals"],
+        },
+        "oltp": {"target": oltp_target, "rows": oltp_counts},
+        "truth_dir": "truth",
+        "timings_s": {
+            "generate": round(generated - started, 3),
+            "write_events": round(events_written - generated, 3),
+            "total": round(finished - started, 3),
+        },
+    }
+    # Timings vary run to run; keep them out of the file so identical runs give identical bytes.
+    write_json({k: v for k, v in manifest.items() if k != "timings_s"}, out_dir / "manifest.json")
+    return manifest

@@ -1,0 +1,616 @@
+"""Day-to-day behaviour of one shard of students, turned into contract events.
+
+A student is active on a day with probability equal to their (decaying) engagement, less at
+weekends; an active day holds one or two sessions (login ... logout) in one running course, each
+a few activities that walk the course in chapter order: read (page view + scrolls), watch videos
+(play/pause/seek/complete), take the quiz (answers follow a 2PL IRT model on per-topic ability),
+submit the assignment, then move on (sometimes skipping a chapter, sometimes revisiting one).
+Scheduled live classes are attended in their own session. Dropped students stop at their dropout
+day.
+
+The loop is plain Python over sessions with ``random.Random`` (fast scalar draws); each event is
+appended as (occurred ms, pre-serialised body). ``lms.simulator.delivery`` then adds ids,
+timestamps, delivery noise and the arrival order in bulk.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from lms.simulator.catalog import DAY_MS, HOUR_MS, Catalog, Chapter, Course, LiveClass, Quiz, Video
+from lms.simulator.cheating import CheatProfile
+from lms.simulator.config import SimulationConfig
+from lms.simulator.names import FEEDBACK_BAD, FEEDBACK_CONTACT, FEEDBACK_GOOD, FEEDBACK_NEUTRAL
+from lms.simulator.population import DEVICES, NO_DROPOUT
+
+TYPE_PREFIX = {
+    t: f'"event_type":"{t}",'
+    for t in (
+        "login",
+        "logout",
+        "page_view",
+        "scroll_event",
+        "video_play",
+        "video_pause",
+        "video_seek",
+        "video_complete",
+        "quiz_start",
+        "question_answer",
+        "quiz_submit",
+        "assignment_submit",
+        "live_class_join",
+        "live_class_leave",
+        "tab_hidden",
+        "tab_visible",
+        "feedback",
+    )
+}
+# (topic index, IRT a, IRT b, reading_time_s, max_points, id fragment, right-answer fragment,
+# the three wrong-answer fragments)
+PreparedQuestion = tuple[int, float, float, float, float, str, str, tuple[str, ...]]
+NO_COURSE = '"course_id":null,'
+CLIENT_VERSIONS = {
+    "desktop": ("web-5.12.0", ("Windows 11", "macOS 14", "Ubuntu 24.04", "ChromeOS 120")),
+    "mobile": ("android-3.8.2", ("Android 14", "Android 13", "iOS 17.4", "iOS 18.1")),
+    "tablet": ("ios-3.8.1", ("iPadOS 17.4", "Android 13")),
+    "other": ("web-5.11.3", ("Linux",)),
+}
+# Mobile and tablet clients buffer offline, so they are the ones delivering late.
+BUFFERING_DEVICES = frozenset({"mobile", "tablet"})
+BUFFERING_EVENT_SHARE = 0.45
+WEEKEND_FACTOR = 0.6
+
+
+@dataclass
+class ShardStudents:
+    """The slice of the population a shard simulates (pickled to the worker)."""
+
+    first_index: int
+    student_ids: list[str]
+    emails: list[str]
+    engagement_base: np.ndarray
+    decay_rate: np.ndarray
+    ability: np.ndarray
+    pref_hour: np.ndarray
+    device: np.ndarray
+    cheat: np.ndarray
+    dropout_day: np.ndarray
+    # per student: [(course index, enrolled_at ms, interest)]
+    enrollments: list[list[tuple[int, int, float]]]
+
+
+@dataclass
+class EnrollmentState:
+    course: Course
+    enrolled_ms: int
+    interest: float
+    first_day: int
+    ptr: int = 0  # index of the chapter being worked on
+    stage: int = 0  # 0 read, 1 videos, 2 quiz, 3 assignment
+    video_i: int = 0
+    video_pos: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RawEvents:
+    # One tuple per event: (occurred ms, delivery delay ms, event_type, course part, session part,
+    # payload without its closing brace). Joined into a line once, in ``delivery``.
+    records: list[tuple[int, int, str, str, str, str]] = field(default_factory=list)
+    # (live_class_id, student_id, joined_ms, left_ms, leave_event_sent)
+    attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
+
+
+class ShardBehaviour:
+    def __init__(
+        self,
+        cfg: SimulationConfig,
+        catalog: Catalog,
+        students: ShardStudents,
+        rnd: random.Random,
+        day_uniforms: np.ndarray,
+        day0_ms: int,
+        first_weekday: int,
+    ) -> None:
+        self.cfg = cfg
+        self.catalog = catalog
+        self.st = students
+        self.rnd = rnd
+        self.u = day_uniforms
+        self.day0_ms = day0_ms
+        self.first_weekday = first_weekday
+        self.out = RawEvents()
+        self.p_late_session = min(1.0, cfg.late_rate / BUFFERING_EVENT_SHARE)
+        self.sp = ""
+        self.delay = 0
+        self.append = self.out.records.append
+        self.quiz_cache: dict[str, tuple[list[PreparedQuestion], float]] = {}
+        self.random = rnd.random
+        self.releases = {c.course_id: [ch.release_ms for ch in c.chapters] for c in catalog.courses}
+
+    # -- emission ----------------------------------------------------------------------------
+
+    def ri(self, lo: int, hi: int) -> int:
+        # random.randint is ~10x slower and exact uniformity does not matter for jitter.
+        return lo + int(self.random() * (hi - lo))
+
+    def emit(self, ts: int, etype: str, cpart: str, payload: str) -> None:
+        self.append((ts, self.delay, etype, cpart, self.sp, payload))
+
+    def open_session(self, sid: str, device: str, network: str, allow_late: bool = True) -> None:
+        rnd = self.rnd
+        version, oses = CLIENT_VERSIONS[device]
+        os_name = oses[self.student_os % len(oses)]
+        ses = f"ses_{rnd.getrandbits(64):016x}"
+        self.sp = (
+            f'"student_id":"{sid}","session_id":"{ses}","client":{{"device":"{device}",'
+            f'"app_version":"{version}","os":"{os_name}","network_id":"{network}"}},'
+        )
+        self.delay = 0
+        if allow_late and device in BUFFERING_DEVICES and rnd.random() < self.p_late_session:
+            # Offline buffering: the whole session reaches the collector hours later.
+            self.delay = int(rnd.uniform(1.0, 30.0) * HOUR_MS)
+
+    # -- the school year of one shard ----------------------------------------------------------
+
+    def run(self) -> RawEvents:
+        for i in range(len(self.st.student_ids)):
+            self.simulate_student(i)
+        return self.out
+
+    def simulate_student(self, i: int) -> None:
+        cfg, rnd, st = self.cfg, self.rnd, self.st
+        sid = st.student_ids[i]
+        self.student_os = rnd.randrange(12)
+        self.ability = st.ability[i].tolist()
+        self.email = st.emails[i]
+        self.cheat = CheatProfile.from_flags(st.cheat[i])
+        primary = DEVICES[int(st.device[i])]
+        secondary = "mobile" if primary == "desktop" else "desktop"
+        home_net = f"net_{rnd.getrandbits(48):012x}"
+        mobile_net = f"net_{rnd.getrandbits(48):012x}"
+        self.alt_net = f"net_{rnd.getrandbits(48):012x}"
+        base, decay = float(st.engagement_base[i]), float(st.decay_rate[i])
+        drop = int(st.dropout_day[i])
+        stop = cfg.days if drop == NO_DROPOUT else drop
+        pref = float(st.pref_hour[i])
+        states: list[EnrollmentState] = []
+        live_by_day: dict[int, list[tuple[EnrollmentState, LiveClass]]] = {}
+        for c, enr_ms, interest in st.enrollments[i]:
+            course = self.catalog.courses[c]
+            enr_day = max(0, (enr_ms - self.day0_ms) // DAY_MS)
+            state = EnrollmentState(course, enr_ms, interest, max(course.start_day, enr_day))
+            states.append(state)
+            for lc in course.live_classes:
+                if state.first_day <= lc.day < stop:
+                    live_by_day.setdefault(lc.day, []).append((state, lc))
+        u = self.u[i]
+        for t in range(stop):
+            eng = base * math.exp(-decay * t)
+            weekday = (self.first_weekday + t) % 7
+            p_active = eng * (WEEKEND_FACTOR if weekday >= 5 else 1.0)
+            lcs = live_by_day.get(t)
+            if lcs:
+                for state, lc in lcs:
+                    if rnd.random() < 0.15 + 0.75 * eng:
+                        device = primary if rnd.random() < 0.8 else secondary
+                        net = mobile_net if device == "mobile" else home_net
+                        self.live_session(sid, state, lc, device, net, eng)
+            if u[t] >= p_active:
+                continue
+            running = [s for s in states if s.first_day <= t <= s.course.end_day]
+            if not running:
+                continue
+            day_ms = self.day0_ms + t * DAY_MS
+            n_sessions = 2 if rnd.random() < 0.35 * eng else 1
+            hour = min(23.0, max(6.0, rnd.gauss(pref, 2.0)))
+            for k in range(n_sessions):
+                start = day_ms + int((hour + 3.0 * k) * HOUR_MS)
+                if start >= day_ms + DAY_MS - HOUR_MS:
+                    break
+                if len(running) == 1:
+                    state = running[0]
+                else:
+                    state = rnd.choices(running, weights=[s.interest for s in running])[0]
+                device = primary if rnd.random() < 0.8 else secondary
+                net = mobile_net if device == "mobile" else home_net
+                self.course_session(sid, state, start, device, net, eng)
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    def login(self, now: int, device: str) -> None:
+        r = self.rnd.random()
+        method = "token" if device == "mobile" and r < 0.5 else "sso" if r < 0.75 else "password"
+        self.emit(now, "login", NO_COURSE, f'"payload":{{"method":"{method}"}}')
+
+    def logout(self, now: int) -> None:
+        r = self.rnd.random()
+        if r < 0.05:
+            return  # the tab was closed: no logout at all
+        if r < 0.17:
+            self.emit(now + 30 * 60_000, "logout", NO_COURSE, '"payload":{"reason":"timeout"}')
+        else:
+            self.emit(now, "logout", NO_COURSE, '"payload":{"reason":"user"}')
+
+    def page_view(
+        self, now: int, cpart: str, page_type: str, chapter: str | None, path: str
+    ) -> None:
+        ch = "null" if chapter is None else f'"{chapter}"'
+        self.emit(
+            now,
+            "page_view",
+            cpart,
+            f'"payload":{{"page_type":"{page_type}","chapter_id":{ch},"path":"{path}"}}',
+        )
+
+    def course_session(
+        self, sid: str, state: EnrollmentState, start: int, device: str, net: str, eng: float
+    ) -> None:
+        rnd = self.rnd
+        course = state.course
+        cid = course.course_id
+        cpart = f'"course_id":"{cid}",'
+        self.open_session(sid, device, net)
+        now = start
+        self.login(now, device)
+        now += self.ri(2_000, 20_000)
+        self.page_view(now, cpart, "course_home", None, f"/courses/{cid}")
+        chapters = course.chapters
+        releases = self.releases[cid]
+        n_act = 1 + min(6, int(rnd.expovariate(1.0) * (1.0 + 3.0 * eng)))
+        for _ in range(n_act):
+            now += self.ri(3_000, 60_000)
+            avail = bisect_right(releases, now)
+            r = rnd.random()
+            if avail == 0 or r < 0.05:
+                self.page_view(now, cpart, "forum", None, f"/courses/{cid}/forum")
+                now += self.ri(20_000, 300_000)
+                continue
+            if r < 0.08:
+                now = self.feedback(now, cpart, course, chapters[min(state.ptr, avail - 1)], eng)
+                continue
+            behind = state.ptr < min(avail, len(chapters))
+            if r < 0.20 or not behind:
+                # Revisit an earlier chapter (revision, or nothing new is open yet).
+                ch = chapters[rnd.randrange(min(max(state.ptr, 1), avail))]
+                if rnd.random() < 0.6 or not ch.videos:
+                    now = self.read_chapter(now, cpart, cid, ch, eng)
+                else:
+                    now = self.watch_video(now, cpart, cid, ch, ch.videos[0], state, eng)
+                continue
+            ch = chapters[state.ptr]
+            if state.stage == 0:
+                now = self.read_chapter(now, cpart, cid, ch, eng)
+                state.stage = 2 if (rnd.random() < 0.15 or not ch.videos) else 1
+            elif state.stage == 1:
+                video = ch.videos[state.video_i]
+                now = self.watch_video(now, cpart, cid, ch, video, state, eng)
+                state.video_i += 1
+                if state.video_i >= len(ch.videos):
+                    state.stage = 2
+            elif state.stage == 2:
+                if rnd.random() < 0.08:
+                    passed = True  # skips the quiz
+                else:
+                    now, passed = self.take_quiz(now, cpart, cid, ch, sid, device)
+                if passed or rnd.random() < 0.5:
+                    state.stage = 3
+            else:
+                if ch.assignment is not None and rnd.random() < 0.4 + 0.55 * eng:
+                    now = self.submit_assignment(now, cpart, cid, ch, eng)
+                state.ptr += 2 if rnd.random() < 0.06 else 1
+                state.stage = 0
+                state.video_i = 0
+        self.logout(now + self.ri(5_000, 120_000))
+
+    def read_chapter(self, now: int, cpart: str, cid: str, ch: Chapter, eng: float) -> int:
+        rnd = self.rnd
+        chid = ch.chapter_id
+        self.page_view(now, cpart, "chapter", chid, f"/courses/{cid}/chapters/{ch.position}")
+        target = 100.0 if rnd.random() < 0.3 + 0.6 * eng else rnd.uniform(15.0, 90.0)
+        n = self.ri(2, 7)
+        visible = 0.0
+        random_, append, sp, delay = self.random, self.append, self.sp, self.delay
+        head = f'"payload":{{"chapter_id":"{chid}","depth_pct":'
+        for k in range(1, n + 1):
+            visible += 8.0 + 82.0 * random_()
+            append(
+                (
+                    now + int(visible * 1000),
+                    delay,
+                    "scroll_event",
+                    cpart,
+                    sp,
+                    f'{head}{target * k / n:.1f},"visible_s":{visible:.1f}}}',
+                )
+            )
+        return now + int(visible * 1000) + self.ri(1_000, 30_000)
+
+    def watch_video(
+        self,
+        now: int,
+        cpart: str,
+        cid: str,
+        ch: Chapter,
+        video: Video,
+        state: EnrollmentState,
+        eng: float,
+    ) -> int:
+        rnd = self.rnd
+        vid = video.video_id
+        duration = float(video.duration_s)
+        chid = ch.chapter_id
+        head = f'"payload":{{"video_id":"{vid}","chapter_id":"{chid}",'
+        self.page_view(now, cpart, "video", chid, f"/courses/{cid}/videos/{vid}")
+        now += self.ri(1_000, 8_000)
+        pos = state.video_pos.get(vid, 0.0)
+        if pos >= duration - 1:
+            pos = 0.0
+        watched = 0.0
+        self.emit(now, "video_play", cpart, f'{head}"position_s":{pos:.1f}}}')
+        for _ in range(8):
+            seg = rnd.uniform(20.0, 120.0 + 500.0 * eng)
+            seg = min(seg, duration - pos)
+            pos += seg
+            watched += seg
+            now += int(seg * 1000)
+            if pos >= duration - 0.05:
+                self.emit(
+                    now,
+                    "video_complete",
+                    cpart,
+                    f'{head}"duration_s":{duration:.1f},"watched_s":{watched:.1f}}}',
+                )
+                pos = duration
+                break
+            r = rnd.random()
+            if r < 0.55:
+                self.emit(
+                    now,
+                    "video_pause",
+                    cpart,
+                    f'{head}"position_s":{pos:.1f},"watched_s":{watched:.1f}}}',
+                )
+                if rnd.random() < 0.25 + 0.3 * (1.0 - eng):
+                    break  # gives up for now; resumes here next time
+                now += self.ri(2_000, 90_000)
+                self.emit(now, "video_play", cpart, f'{head}"position_s":{pos:.1f}}}')
+            elif r < 0.85:
+                to = (
+                    pos - rnd.uniform(5.0, 60.0)
+                    if rnd.random() < 0.4
+                    else pos + rnd.uniform(10.0, 120.0)
+                )
+                to = min(max(0.0, to), duration - 1.0)
+                self.emit(now, "video_seek", cpart, f'{head}"from_s":{pos:.1f},"to_s":{to:.1f}}}')
+                pos = to
+                now += self.ri(300, 3_000)
+            else:
+                self.emit(
+                    now,
+                    "video_pause",
+                    cpart,
+                    f'{head}"position_s":{pos:.1f},"watched_s":{watched:.1f}}}',
+                )
+                break
+        state.video_pos[vid] = pos
+        return now + self.ri(1_000, 20_000)
+
+    def take_quiz(
+        self, now: int, cpart: str, cid: str, ch: Chapter, sid: str, device: str
+    ) -> tuple[int, bool]:
+        rnd, cheat = self.rnd, self.cheat
+        quiz = ch.quiz
+        qid = quiz.quiz_id
+        chid = ch.chapter_id
+        attempt = f"att_{rnd.getrandbits(64):016x}"
+        self.page_view(now, cpart, "quiz", chid, f"/courses/{cid}/quizzes/{qid}")
+        now += self.ri(2_000, 15_000)
+        started = now
+        self.emit(
+            now,
+            "quiz_start",
+            cpart,
+            f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}","chapter_id":"{chid}"}}',
+        )
+        score = 0.0
+        n_correct = 0
+        ability = self.ability
+        random_ = self.random
+        append = self.append
+        sp, delay = self.sp, self.delay
+        answer_head = f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}",'
+        tab_ids = f'"quiz_id":"{qid}","attempt_id":"{attempt}"'
+        prepared, max_score = self.prepared_quiz(quiz)
+        honest_switch_at = rnd.randrange(len(prepared)) if random_() < 0.03 else -1
+        fast, switching = cheat.fast_answers, cheat.tab_switching
+        for k, (topic, a, b, reading, points, fixed, right, wrong) in enumerate(prepared):
+            p = 1.0 / (1.0 + math.exp(-a * (ability[topic] - b)))
+            if fast:
+                # Answers come from elsewhere: near-perfect, and faster than anyone can read.
+                p = max(p, 0.95)
+                taken = reading * (0.04 + 0.16 * random_())
+            else:
+                taken = reading * rnd.lognormvariate(0.3, 0.35) - 12.0 * math.log(1.0 - random_())
+            if (switching and random_() < 0.45) or k == honest_switch_at:
+                hidden = rnd.uniform(4.0, 45.0)
+                self.emit(
+                    now + 1_000,
+                    "tab_hidden",
+                    cpart,
+                    f'"payload":{{"context":"quiz",{tab_ids}}}',
+                )
+                self.emit(
+                    now + 1_000 + int(hidden * 1000),
+                    "tab_visible",
+                    cpart,
+                    f'"payload":{{"context":"quiz",{tab_ids},"hidden_s":{hidden:.1f}}}',
+                )
+                taken += hidden + 1.0
+            if random_() < p:
+                outcome = right
+                score += points
+                n_correct += 1
+            else:
+                outcome = wrong[int(random_() * 3)]
+            now += int(taken * 1000)
+            append(
+                (
+                    now,
+                    delay,
+                    "question_answer",
+                    cpart,
+                    sp,
+                    f'{answer_head}{fixed}{outcome}"time_taken_s":{taken:.2f}}}',
+                )
+            )
+        now += self.ri(1_000, 10_000)
+        n_q = len(quiz.questions)
+        self.emit(
+            now,
+            "quiz_submit",
+            cpart,
+            f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}","chapter_id":"{chid}",'
+            f'"score":{score:.1f},"max_score":{max_score:.1f},"n_questions":{n_q},'
+            f'"n_correct":{n_correct},"duration_s":{(now - started) / 1000:.1f}}}',
+        )
+        if cheat.concurrent_sessions and rnd.random() < 0.8:
+            self.concurrent_session(sid, cpart, cid, qid, chid, started, now)
+        passed = 100.0 * score / max_score >= quiz.pass_pct
+        return now, passed
+
+    def prepared_quiz(self, quiz: Quiz) -> tuple[list[PreparedQuestion], float]:
+        """Per-question constants and JSON fragments, built once per quiz and shard."""
+        cached = self.quiz_cache.get(quiz.quiz_id)
+        if cached is None:
+            prepared = []
+            for q in quiz.questions:
+                topic_id = self.catalog.topics[q.topic_index].topic_id
+                wrong = tuple(
+                    f'"answer":"{o}","is_correct":false,"points":0.0,'
+                    for o in "ABCD"
+                    if o != q.correct_option
+                )
+                prepared.append(
+                    (
+                        q.topic_index,
+                        q.discrimination,
+                        q.difficulty,
+                        q.reading_time_s,
+                        q.max_points,
+                        f'"question_id":"{q.question_id}","topic_id":"{topic_id}",',
+                        f'"answer":"{q.correct_option}","is_correct":true,"points":{q.max_points:.1f},',
+                        wrong,
+                    )
+                )
+            cached = self.quiz_cache[quiz.quiz_id] = (prepared, quiz.max_score)
+        return cached
+
+    def concurrent_session(
+        self, sid: str, cpart: str, cid: str, qid: str, chid: str, start: int, end: int
+    ) -> None:
+        """A second session from another network, open while the quiz runs (a helper)."""
+        saved = (self.sp, self.delay)
+        self.open_session(sid, "desktop", self.alt_net, allow_late=False)
+        now = start + self.ri(5_000, 40_000)
+        self.login(now, "desktop")
+        step = max(10_000, (end - now) // 4)
+        while now < end:
+            now += self.ri(2_000, step)
+            self.page_view(min(now, end), cpart, "quiz", chid, f"/courses/{cid}/quizzes/{qid}")
+        self.emit(end + self.ri(5_000, 60_000), "logout", NO_COURSE, '"payload":{"reason":"user"}')
+        self.sp, self.delay = saved
+
+    def submit_assignment(self, now: int, cpart: str, cid: str, ch: Chapter, eng: float) -> int:
+        rnd = self.rnd
+        a = ch.assignment
+        assert a is not None
+        self.page_view(
+            now, cpart, "assignment", ch.chapter_id, f"/courses/{cid}/assignments/{a.assignment_id}"
+        )
+        now += self.ri(60_000, 1_800_000)
+        late = "true" if now > a.due_ms else "false"
+        words = int(rnd.uniform(100, 400) + 1500 * eng * rnd.random())
+        files = rnd.choice((0, 0, 1, 1, 1, 2, 3))
+        self.emit(
+            now,
+            "assignment_submit",
+            cpart,
+            f'"payload":{{"assignment_id":"{a.assignment_id}","chapter_id":"{ch.chapter_id}",'
+            f'"is_late":{late},"word_count":{words},"attachment_count":{files}}}',
+        )
+        return now + self.ri(2_000, 30_000)
+
+    def feedback(self, now: int, cpart: str, course: Course, ch: Chapter, eng: float) -> int:
+        rnd = self.rnd
+        kind = rnd.choice(("course", "chapter", "video", "quiz", "live_class"))
+        if kind == "course":
+            target = course.course_id
+        elif kind == "chapter":
+            target = ch.chapter_id
+        elif kind == "video" and ch.videos:
+            target = ch.videos[0].video_id
+        elif kind == "live_class" and course.live_classes:
+            target = course.live_classes[0].live_class_id
+        else:
+            kind, target = "quiz", ch.quiz.quiz_id
+        rating_value = min(5, max(1, round(1 + 4 * eng + rnd.gauss(0.0, 0.9))))
+        if rating_value >= 4:
+            text = rnd.choice(FEEDBACK_GOOD)
+        elif rating_value <= 2:
+            text = rnd.choice(FEEDBACK_BAD)
+        else:
+            text = rnd.choice(FEEDBACK_NEUTRAL)
+        if rnd.random() < 0.12:
+            text += rnd.choice(FEEDBACK_CONTACT).format(email=self.email)
+        rating = "null" if rnd.random() < 0.1 else str(rating_value)
+        self.emit(
+            now,
+            "feedback",
+            cpart,
+            f'"payload":{{"target_type":"{kind}","target_id":"{target}","rating":{rating},'
+            f'"text":{orjson.dumps(text.strip()).decode()}}}',
+        )
+        return now + self.ri(20_000, 180_000)
+
+    def live_session(
+        self, sid: str, state: EnrollmentState, lc: LiveClass, device: str, net: str, eng: float
+    ) -> None:
+        rnd = self.rnd
+        cid = state.course.course_id
+        cpart = f'"course_id":"{cid}",'
+        lid = lc.live_class_id
+        payload = f'"payload":{{"live_class_id":"{lid}"}}'
+        self.open_session(sid, device, net)
+        now = lc.starts_ms - self.ri(0, 10 * 60_000)
+        self.login(now, device)
+        self.page_view(now + 3_000, cpart, "live_class", None, f"/courses/{cid}/live/{lid}")
+        joined = max(now + 5_000, lc.starts_ms + self.ri(-3 * 60_000, 8 * 60_000))
+        # Leaves around the end; disengaged students more often leave early.
+        if rnd.random() < 0.35 * (1.0 - eng):
+            final_leave = joined + int((lc.ends_ms - joined) * rnd.uniform(0.2, 0.8))
+        else:
+            final_leave = lc.ends_ms + self.ri(-5 * 60_000, 5 * 60_000)
+        final_leave = max(final_leave, joined + 60_000)
+        intervals: list[tuple[int, int]] = []
+        if rnd.random() < 0.15:
+            # Connection dropped mid-class: leave, then join again a few minutes later.
+            drop_at = joined + int((final_leave - joined) * rnd.uniform(0.2, 0.6))
+            back_at = drop_at + self.ri(30_000, 5 * 60_000)
+            if back_at < final_leave - 60_000:
+                intervals.append((joined, drop_at))
+                joined = back_at
+        intervals.append((joined, final_leave))
+        sends_last_leave = rnd.random() >= 0.1  # a closed laptop lid sends nothing
+        for k, (a, b) in enumerate(intervals):
+            self.emit(a, "live_class_join", cpart, payload)
+            last = k == len(intervals) - 1
+            if not last or sends_last_leave:
+                self.emit(b, "live_class_leave", cpart, payload)
+            self.out.attendance.append((lid, sid, a, b, not last or sends_last_leave))
+        self.logout(final_leave + self.ri(5_000, 60_000))

@@ -1,0 +1,261 @@
+"""The collector's pieces without HTTP: batch parsing, redaction, the recent-ids cache, the
+acknowledgement bridge from kafka-python's thread to asyncio, topic and producer settings."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+from kafka import KafkaProducer
+
+from ingestion.collector.batch import (
+    BatchError,
+    parse_batch,
+    prepare_batch,
+    received_at_now,
+)
+from ingestion.collector.dedup import RecentIds
+from ingestion.collector.producer import ProducerUnavailable, _AckWaiter, producer_config
+from ingestion.collector.redact import EMAIL, PHONE, redact_text, redact_unknown
+from ingestion.collector.settings import CollectorSettings
+from ingestion.topics import topic_specs
+from lms.contract import load_example, validate_event
+from lms.errors import UsageError
+
+# --- parse_batch ---------------------------------------------------------------------------
+
+
+def test_parse_batch_returns_the_events_list() -> None:
+    assert parse_batch(b'{"events": [1, {"a": 2}]}', 10) == [1, {"a": 2}]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"", 400), (b"{", 400), (b"[]", 400), (b'{"events": 1}', 400), (b'{"events": [1,2,3]}', 413)],
+)
+def test_parse_batch_errors(body: bytes, status: int) -> None:
+    with pytest.raises(BatchError) as info:
+        parse_batch(body, 2)
+    assert info.value.status == status
+
+
+def test_parse_batch_does_not_echo_long_unknown_keys() -> None:
+    with pytest.raises(BatchError) as info:
+        parse_batch(orjson.dumps({"events": [], "k" * 10_000: 1}), 2)
+    assert len(info.value.message) < 200
+
+
+# --- prepare_batch -------------------------------------------------------------------------
+
+
+def fresh(event_type: str = "login") -> dict[str, Any]:
+    event = load_example(event_type)
+    event["event_id"] = str(uuid.uuid4())
+    return event
+
+
+def test_prepare_batch_stamps_and_keys() -> None:
+    events = [fresh("login"), fresh("feedback")]
+    prepared = prepare_batch(
+        events,
+        recent=RecentIds(100, 60),
+        raw_topic="raw",
+        dead_letter_topic="dlq",
+        key_name="k",
+        received_at="2026-03-02T10:00:00.000000Z",
+    )
+    assert [o.status for o in prepared.outcomes] == ["accepted", "accepted"]
+    assert [(t, k) for t, k, _ in prepared.records] == [
+        ("raw", b"stu_0000123"),
+        ("raw", b"stu_0000123"),
+    ]
+    for _, _, value in prepared.records:
+        decoded = orjson.loads(value)
+        assert decoded["received_at"] == "2026-03-02T10:00:00.000000Z"
+        validate_event(decoded)  # what reaches Kafka is still a contract-valid event
+    assert prepared.accepted_ids == [e["event_id"] for e in events]
+
+
+def test_received_at_is_utc_contract_format() -> None:
+    event = fresh()
+    event["received_at"] = received_at_now()
+    assert event["received_at"].endswith("Z")
+    assert validate_event(event).received_at is not None
+
+
+def test_only_acknowledged_ids_are_remembered() -> None:
+    recent = RecentIds(100, 60)
+    events = [fresh()]
+    kwargs: dict[str, Any] = {
+        "recent": recent,
+        "raw_topic": "raw",
+        "dead_letter_topic": "dlq",
+        "key_name": "k",
+    }
+    prepare_batch(events, **kwargs)  # prepared but never acknowledged
+    assert prepare_batch(events, **kwargs).outcomes[0].status == "accepted"
+    recent.add_many([events[0]["event_id"]])
+    assert prepare_batch(events, **kwargs).outcomes[0].status == "duplicate"
+
+
+# --- redaction -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("write to jane.doe@example.org please", f"write to {EMAIL} please"),
+        ("a.b+tag@sub.mail.example.co.uk", EMAIL),
+        ("call +33 6 12 34 56 78", f"call {PHONE}"),
+        ("call (555) 123-4567 today", f"call {PHONE} today"),
+        ("0612345678", PHONE),
+        ("06.12.34.56.78", PHONE),
+        ("Clear explanation, the second example went a bit fast.", None),
+        ("Quiz 3 took 45 minutes, I scored 18/20 in 2026", None),
+        ("due 2026-03-02 or 12/03/2026", None),
+        ("video vid_001_03_1 at 12:30", None),
+        ("", None),
+    ],
+)
+def test_redact_text(text: str, expected: str | None) -> None:
+    assert redact_text(text) == (text if expected is None else expected)
+
+
+def test_redaction_never_exceeds_the_contract_length() -> None:
+    text = ("a@b.co " * 300)[:2000]
+    assert len(redact_text(text)) <= 2000
+
+
+def test_redaction_is_linear_on_adversarial_input() -> None:
+    import time
+
+    started = time.perf_counter()
+    for text in ("a" * 200_000 + "@", "a@" * 100_000, "1-" * 100_000):
+        redact_text(text)
+    assert time.perf_counter() - started < 2
+
+
+def test_redact_unknown_walks_any_shape_and_caps_depth() -> None:
+    value: Any = {"x": ["me@example.org", 1, None, {"y": "call 0612345678"}]}
+    assert redact_unknown(value) == {"x": [EMAIL, 1, None, {"y": f"call {PHONE}"}]}
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    orjson.dumps(redact_unknown(deep))  # dumpable: the depth was capped
+
+
+# --- recent ids ----------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_recent_ids_expire_after_ttl() -> None:
+    clock = Clock()
+    recent = RecentIds(10, ttl_s=60, clock=clock)
+    recent.add_many(["a", "b"])
+    assert recent.seen("a") and not recent.seen("c")
+    clock.now = 61
+    assert not recent.seen("a")
+    recent.add_many(["c"])  # expired entries are dropped on the next insert
+    assert len(recent) == 1
+
+
+def test_recent_ids_are_bounded_oldest_first() -> None:
+    clock = Clock()
+    recent = RecentIds(3, ttl_s=600, clock=clock)
+    for i, event_id in enumerate("abcde"):
+        clock.now = i
+        recent.add_many([event_id])
+    assert len(recent) == 3
+    assert [recent.seen(x) for x in "abcde"] == [False, False, True, True, True]
+
+
+def test_recent_ids_disabled() -> None:
+    recent = RecentIds(0, ttl_s=60)
+    recent.add_many(["a"])
+    assert not recent.seen("a")
+
+
+# --- acknowledgement bridge ----------------------------------------------------------------
+
+
+def test_ack_waiter_resolves_once_all_records_are_acked_from_another_thread() -> None:
+    async def scenario() -> None:
+        waiter = _AckWaiter(asyncio.get_running_loop(), 500)
+        threads = [
+            threading.Thread(target=lambda: [waiter.acked(None) for _ in range(100)])
+            for _ in range(5)
+        ]
+        for thread in threads:
+            thread.start()
+        await asyncio.wait_for(waiter.future, 5)
+        for thread in threads:
+            thread.join()
+
+    asyncio.run(scenario())
+
+
+def test_ack_waiter_fails_on_first_error() -> None:
+    async def scenario() -> None:
+        waiter = _AckWaiter(asyncio.get_running_loop(), 3)
+        waiter.acked(None)
+        threading.Thread(target=waiter.failed, args=(RuntimeError("boom"),)).start()
+        with pytest.raises(ProducerUnavailable, match="RuntimeError"):
+            await asyncio.wait_for(waiter.future, 5)
+        waiter.acked(None)
+        waiter.acked(None)  # late acknowledgements after a failure are ignored
+        await asyncio.sleep(0)
+
+    asyncio.run(scenario())
+
+
+def test_ack_waiter_for_no_records_is_done() -> None:
+    async def scenario() -> None:
+        assert _AckWaiter(asyncio.get_running_loop(), 0).future.done()
+
+    asyncio.run(scenario())
+
+
+# --- settings, topics, producer config -------------------------------------------------------
+
+
+def test_collector_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LMS_COLLECTOR_MAX_EVENTS", "50")
+    monkeypatch.setenv("LMS_KAFKA_TOPIC_RAW", "run-1.raw")
+    settings = CollectorSettings()
+    assert settings.collector_max_events == 50
+    assert settings.kafka_topic_raw == "run-1.raw"
+    assert settings.collector_max_body_bytes == 1024 * 1024
+
+
+def test_topic_specs() -> None:
+    raw, dead = topic_specs(CollectorSettings(kafka_raw_partitions=6))
+    assert raw.partitions == 6 and raw.replication_factor == 1
+    assert raw.configs["retention.ms"] == str(7 * 24 * 3600 * 1000)
+    assert dead.configs["retention.ms"] == str(30 * 24 * 3600 * 1000)
+    assert raw.configs["min.insync.replicas"] == "1"
+    assert int(raw.configs["max.message.bytes"]) > 1024 * 1024
+
+
+def test_topic_specs_refuse_impossible_isr() -> None:
+    with pytest.raises(UsageError, match="cannot exceed"):
+        topic_specs(CollectorSettings(kafka_min_insync_replicas=2, kafka_replication_factor=1))
+
+
+def test_producer_is_durable_and_batched() -> None:
+    config = producer_config(CollectorSettings())
+    assert config["acks"] == "all" and config["enable_idempotence"] is True
+    assert config["linger_ms"] > 0 and config["compression_type"] == "gzip"
+    assert config["delivery_timeout_ms"] >= config["request_timeout_ms"] + config["linger_ms"]
+    # Every key is one this kafka-python version knows (it refuses unknown ones at startup).
+    assert set(config) <= set(KafkaProducer.DEFAULT_CONFIG)
