@@ -56,6 +56,7 @@ class Settings(BaseSettings):
 
     # Elasticsearch.
     es_port: int = 59200
+    es_transport_port: int = 59300
     es_url: str | None = None
 
     # BigQuery (the goccy emulator locally).

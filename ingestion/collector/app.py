@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.openapi.utils import get_openapi
@@ -29,6 +29,9 @@ from lms.auth.scopes import EVENTS_WRITE, Principal
 from lms.auth.store import PostgresKeyStore
 from lms.auth.verify import KeyVerifier
 from lms.errors import LmsError
+
+if TYPE_CHECKING:
+    from ingestion.collector.confluent import ConfluentEventProducer
 
 log = logging.getLogger("lms.collector")
 
@@ -140,7 +143,13 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        producer = KafkaEventProducer(settings)
+        producer: KafkaEventProducer | ConfluentEventProducer
+        if settings.collector_kafka_client == "confluent-kafka":
+            from ingestion.collector.confluent import ConfluentEventProducer
+
+            producer = ConfluentEventProducer(settings)
+        else:
+            producer = KafkaEventProducer(settings)
         if settings.collector_create_topics:
             from ingestion.topics import ensure_topics
 
@@ -216,7 +225,7 @@ def create_app(settings: CollectorSettings | None = None) -> FastAPI:
             "events:write."
         ),
         response_model=BatchResult,
-        responses=_ERRORS,  # type: ignore[arg-type]
+        responses=_ERRORS,
     )
     async def post_events(
         request: Request,

@@ -19,6 +19,7 @@ import orjson
 from google.cloud import bigquery
 from pyspark.sql import DataFrame
 
+from lms.services.bigquery import bq_client
 from lms.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,19 +48,6 @@ _COLUMNS = [f.name for f in EVENTS_SCHEMA if f.name != "loaded_at"]
 LOAD_CHUNK_ROWS = 200_000
 
 
-def bigquery_client(settings: Settings) -> bigquery.Client:
-    if settings.bq_endpoint or settings.env == "local":
-        from google.api_core.client_options import ClientOptions
-        from google.auth.credentials import AnonymousCredentials
-
-        return bigquery.Client(
-            project=settings.bq_project,
-            client_options=ClientOptions(api_endpoint=settings.bq_endpoint_url),
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        )
-    return bigquery.Client(project=settings.bq_project)
-
-
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     chunk: list[dict[str, Any]] = []
     for row in rows:
@@ -74,7 +62,7 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
 class BigQueryRaw:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.client = bigquery_client(settings)
+        self.client = bq_client(settings)
         self.dataset = f"{settings.bq_project}.{settings.bq_dataset}"
 
     def ensure_events_table(self) -> None:

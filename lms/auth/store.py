@@ -195,7 +195,7 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
         for version, name, sql in MIGRATIONS:
             if version in done:
                 continue
-            conn.execute(sql)  # type: ignore[arg-type]  # static SQL from this module
+            conn.execute(sql)
             conn.execute(
                 f"insert into {SCHEMA}.schema_migrations (component, version, name) "
                 "values (%s, %s, %s)",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from lms.errors import LmsError
+from lms.errors import LmsError, UsageError
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -36,6 +36,8 @@ def run(
         try:
             for action in ensure_topics(settings):
                 typer.echo(f"topics: {action}", err=True)
+        except UsageError:
+            raise  # a settings mistake (e.g. min ISR above replication): fix it before serving
         except LmsError as exc:
             typer.echo(
                 f"warning: {exc}; the collector starts and /ready says when Kafka is back", err=True

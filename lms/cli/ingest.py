@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -137,3 +139,42 @@ def replay(
     finally:
         spark.stop()
     typer.echo(f"replayed {total} lake events: {inserted} new in the warehouse raw layer")
+
+
+@app.command()
+def post(
+    path: Annotated[Path, typer.Argument(help="A JSONL file or a directory of *.jsonl parts.")],
+    url: Annotated[
+        str | None, typer.Option(help="Collector base URL (default: the local collector).")
+    ] = None,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key", envvar="LMS_API_KEY", help="A key with events:write (or LMS_API_KEY)."
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="Requests in flight.")] = 4,
+) -> None:
+    """Send JSONL events (e.g. a simulation) to the collector in batches, retrying safely."""
+    from ingestion.post import post_files
+
+    if not api_key:
+        raise UsageError("an API key is needed: --api-key or LMS_API_KEY (see `lms keys create`)")
+    if url is None:
+        from ingestion.collector.settings import get_collector_settings
+
+        collector = get_collector_settings()
+        url = f"http://{collector.collector_host}:{collector.collector_port}"
+    last = [0.0]
+
+    def progress(tally: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5:
+            last[0] = now
+            typer.echo(f"  {tally.line()}", err=True)
+
+    tally = post_files(path, url, api_key, concurrency=concurrency, on_progress=progress)
+    typer.echo(tally.line())
+    if tally.rejected_reasons:
+        reasons = ", ".join(f"{k} {v}" for k, v in tally.rejected_reasons.most_common())
+        typer.echo(f"rejected (dead-lettered) by reason: {reasons}")

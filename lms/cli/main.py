@@ -23,12 +23,18 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `lms --help` stays fast and a broken optional group names itself.
-    from lms.cli import contract, db, demo, ingest, services, simulate
+    from lms.cli import collector, contract, db, demo, ingest, keys, services, simulate
 
     app.add_typer(services.app, name="services", help="Start, stop and inspect the local services.")
     app.add_typer(db.app, name="db", help="The OLTP database's schema migrations.")
     app.add_typer(contract.app, name="contract", help="Validate and export the event contract.")
     app.command("simulate")(simulate.simulate)
+    app.add_typer(
+        keys.app, name="keys", help="API keys with scopes, for every API of the platform."
+    )
+    app.add_typer(
+        collector.app, name="collector", help="The HTTP event collector (FastAPI → Kafka)."
+    )
     app.add_typer(ingest.app, name="ingest")
     app.command("demo")(demo.demo)
 

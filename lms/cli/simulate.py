@@ -144,22 +144,30 @@ def _run_batch(
     # Before the heavy imports: a typo in --out should fail in a blink.
     _ensure_writable(directory)
 
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from lms.simulator.batch import run_simulation
+
+    console = Console(stderr=True)
+    # A bar on a terminal; on a pipe or CI log, a plain line every ~10% of the shards.
     progress = Progress(
         TextColumn("simulate"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} shards, {task.fields[lines]:,} events"),
         TimeElapsedColumn(),
+        console=console,
         transient=True,
-        disable=quiet,
+        disable=quiet or not console.is_terminal,
     )
+    step = max(1, cfg.n_shards // 10)
     with progress:
         task = progress.add_task("shards", total=cfg.n_shards, lines=0)
 
         def on_progress(done: int, total: int, lines: int) -> None:
             progress.update(task, completed=done, lines=lines)
+            if not quiet and not console.is_terminal and (done % step == 0 or done == total):
+                typer.echo(f"simulate: {done}/{total} shards, {lines:,} events", err=True)
 
         manifest = run_simulation(
             cfg,

@@ -731,6 +731,8 @@ class Service(ABC):
             target = link.resolve()
             shutil.rmtree(target, ignore_errors=True)
             link.unlink()
+            with contextlib.suppress(OSError):
+                target.parent.rmdir()  # the per-state-dir fallback folder, once empty
         elif link.exists():
             shutil.rmtree(link)
         self.pid_path.unlink(missing_ok=True)

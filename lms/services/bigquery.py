@@ -64,10 +64,15 @@ def go_executable() -> str | None:
 
 
 def bq_client(settings: Settings, project: str | None = None) -> Any:
-    """A google-cloud-bigquery client for the configured endpoint (the emulator locally)."""
+    """A google-cloud-bigquery client: the emulator (anonymous) locally or wherever
+    ``LMS_BQ_ENDPOINT`` points; in production, with no endpoint set, the environment's Google
+    credentials (GOOGLE_APPLICATION_CREDENTIALS, workload identity)."""
+    from google.cloud import bigquery
+
+    if settings.bq_endpoint is None and settings.env != "local":
+        return bigquery.Client(project=project or settings.bq_project)
     from google.api_core.client_options import ClientOptions
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery
 
     return bigquery.Client(
         project=project or settings.bq_project,

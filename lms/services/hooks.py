@@ -20,4 +20,6 @@ def after_up(settings: Settings, statuses: Sequence[ServiceStatus], report: Repo
 
         applied = migrate(settings.oltp_dsn)
         if applied:
-            report(f"{'postgres':<13} OLTP migrations applied: {', '.join(m.name for m in applied)}")
+            report(
+                f"{'postgres':<13} OLTP migrations applied: {', '.join(m.name for m in applied)}"
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -127,9 +128,10 @@ def run_simulation(
         if on_progress:
             on_progress(done["shards"], cfg.n_shards, done["lines"])
 
-    results = run_shards(school, workers, shard_done)
-    generated = time.perf_counter()
-    stream = merge(results)
+    with tempfile.TemporaryDirectory(prefix=".shards-", dir=out_dir) as spool:
+        results = run_shards(school, workers, shard_done, Path(spool))
+        generated = time.perf_counter()
+        stream = merge(results)
     writer = JsonlParts(out_dir, part_lines)
     for batch in stream.batches():
         writer.write(batch)
@@ -162,7 +164,7 @@ def run_simulation(
         "args": cfg.to_json(),
         "seed": cfg.seed,
         "events": {
-            "lines": len(stream.lines),
+            "lines": len(stream),
             "valid_events": n_valid,
             "by_type": dict(sorted(counts.items())),
             "duplicates": planted["duplicate_events"],

@@ -9,19 +9,22 @@ Scheduled live classes are attended in their own session. Dropped students stop 
 day.
 
 The loop is plain Python over sessions with ``random.Random`` (fast scalar draws); each event is
-appended as (occurred ms, pre-serialised body). ``lms.simulator.delivery`` then adds ids,
-timestamps, delivery noise and the arrival order in bulk.
+appended as (occurred ms, delivery delay, type, session part, body), where the body is the
+pre-serialised tail of the line (type, course, payload). Everything constant for a course, chapter
+or video is serialised once per shard; numbers go through lookup tables of their decimal text.
+``lms.simulator.delivery`` then adds ids, timestamps, delivery noise and the arrival order in bulk.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
 from lms.simulator.catalog import DAY_MS, HOUR_MS, Catalog, Chapter, Course, LiveClass, Quiz, Video
 from lms.simulator.cheating import CheatProfile
@@ -29,42 +32,120 @@ from lms.simulator.config import SimulationConfig
 from lms.simulator.names import FEEDBACK_BAD, FEEDBACK_CONTACT, FEEDBACK_GOOD, FEEDBACK_NEUTRAL
 from lms.simulator.population import DEVICES, NO_DROPOUT
 
-TYPE_PREFIX = {
-    t: f'"event_type":"{t}",'
-    for t in (
-        "login",
-        "logout",
-        "page_view",
-        "scroll_event",
-        "video_play",
-        "video_pause",
-        "video_seek",
-        "video_complete",
-        "quiz_start",
-        "question_answer",
-        "quiz_submit",
-        "assignment_submit",
-        "live_class_join",
-        "live_class_leave",
-        "tab_hidden",
-        "tab_visible",
-        "feedback",
-    )
-}
 # (topic index, IRT a, IRT b, reading_time_s, max_points, id fragment, right-answer fragment,
 # the three wrong-answer fragments)
 PreparedQuestion = tuple[int, float, float, float, float, str, str, tuple[str, ...]]
 NO_COURSE = '"course_id":null,'
+# (app_version, os) pairs per device: the app build matches its platform.
 CLIENT_VERSIONS = {
-    "desktop": ("web-5.12.0", ("Windows 11", "macOS 14", "Ubuntu 24.04", "ChromeOS 120")),
-    "mobile": ("android-3.8.2", ("Android 14", "Android 13", "iOS 17.4", "iOS 18.1")),
-    "tablet": ("ios-3.8.1", ("iPadOS 17.4", "Android 13")),
-    "other": ("web-5.11.3", ("Linux",)),
+    "desktop": (
+        ("web-5.12.0", "Windows 11"),
+        ("web-5.12.0", "macOS 14"),
+        ("web-5.11.3", "Ubuntu 24.04"),
+        ("web-5.12.0", "ChromeOS 120"),
+    ),
+    "mobile": (
+        ("android-3.8.2", "Android 14"),
+        ("android-3.7.9", "Android 13"),
+        ("ios-3.8.1", "iOS 17.4"),
+        ("ios-3.8.1", "iOS 18.1"),
+    ),
+    "tablet": (("ios-3.8.1", "iPadOS 17.4"), ("android-3.8.2", "Android 13")),
+    "other": (("web-5.11.3", "Linux"),),
 }
 # Mobile and tablet clients buffer offline, so they are the ones delivering late.
 BUFFERING_DEVICES = frozenset({"mobile", "tablet"})
 BUFFERING_EVENT_SHARE = 0.45
 WEEKEND_FACTOR = 0.6
+
+# Decimal text of non-negative numbers, indexed by the value in tenths / hundredths: a list lookup
+# is several times cheaper than float formatting. Every value written through them is bounded
+# (depth <= 100, visible <= 630 s, video positions and watch time <= 8 * 1500 s, hidden <= 45 s);
+# answer times fall back to formatting above 1000 s.
+TENTHS = [f"{i // 10}.{i % 10}" for i in range(150_001)]
+N_HUNDREDTHS = 100_000
+HUNDREDTHS = [f"{i // 100}.{i % 100:02d}" for i in range(N_HUNDREDTHS)]
+LOGIN_BODY = {
+    m: f'"event_type":"login","course_id":null,"payload":{{"method":"{m}"}}}}'
+    for m in ("password", "sso", "token")
+}
+LOGOUT_USER = '"event_type":"logout","course_id":null,"payload":{"reason":"user"}}'
+LOGOUT_TIMEOUT = '"event_type":"logout","course_id":null,"payload":{"reason":"timeout"}}'
+
+
+def page_body(cpart: str, page_type: str, chapter: str | None, path: str) -> str:
+    ch = "null" if chapter is None else f'"{chapter}"'
+    return (
+        f'"event_type":"page_view",{cpart}"payload":{{"page_type":"{page_type}",'
+        f'"chapter_id":{ch},"path":"{path}"}}}}'
+    )
+
+
+@dataclass
+class VideoText:
+    """Serialised pieces of a video's events (each ends where its first number starts)."""
+
+    page: str
+    play: str
+    pause: str
+    seek: str
+    complete: str
+
+
+@dataclass
+class CourseText:
+    cpart: str
+    home: str
+    forum: str
+    chapter_page: dict[str, str]
+    scroll: dict[str, str]
+    quiz_page: dict[str, str]
+    assignment_page: dict[str, str]
+    videos: dict[str, VideoText]
+
+
+def course_text(course: Course) -> CourseText:
+    cid = course.course_id
+    cpart = f'"course_id":"{cid}",'
+    text = CourseText(
+        cpart=cpart,
+        home=page_body(cpart, "course_home", None, f"/courses/{cid}"),
+        forum=page_body(cpart, "forum", None, f"/courses/{cid}/forum"),
+        chapter_page={},
+        scroll={},
+        quiz_page={},
+        assignment_page={},
+        videos={},
+    )
+    for ch in course.chapters:
+        chid = ch.chapter_id
+        text.chapter_page[chid] = page_body(
+            cpart, "chapter", chid, f"/courses/{cid}/chapters/{ch.position}"
+        )
+        text.scroll[chid] = (
+            f'"event_type":"scroll_event",{cpart}"payload":{{"chapter_id":"{chid}","depth_pct":'
+        )
+        qid = ch.quiz.quiz_id
+        text.quiz_page[chid] = page_body(cpart, "quiz", chid, f"/courses/{cid}/quizzes/{qid}")
+        if ch.assignment is not None:
+            aid = ch.assignment.assignment_id
+            text.assignment_page[chid] = page_body(
+                cpart, "assignment", chid, f"/courses/{cid}/assignments/{aid}"
+            )
+        for v in ch.videos:
+            vid = v.video_id
+            ids = f'"payload":{{"video_id":"{vid}","chapter_id":"{chid}",'
+            text.videos[vid] = VideoText(
+                page=page_body(cpart, "video", chid, f"/courses/{cid}/videos/{vid}"),
+                play=f'"event_type":"video_play",{cpart}{ids}"position_s":',
+                pause=f'"event_type":"video_pause",{cpart}{ids}"position_s":',
+                seek=f'"event_type":"video_seek",{cpart}{ids}"from_s":',
+                complete=(
+                    f'"event_type":"video_complete",{cpart}{ids}'
+                    f'"duration_s":{float(v.duration_s):.1f},"watched_s":'
+                ),
+            )
+    return text
 
 
 @dataclass
@@ -99,9 +180,9 @@ class EnrollmentState:
 
 @dataclass
 class RawEvents:
-    # One tuple per event: (occurred ms, delivery delay ms, event_type, course part, session part,
-    # payload without its closing brace). Joined into a line once, in ``delivery``.
-    records: list[tuple[int, int, str, str, str, str]] = field(default_factory=list)
+    # One tuple per event: (occurred ms, delivery delay ms, event_type, session part, body). The
+    # line is head + session part + body (see ``delivery``).
+    records: list[tuple[int, int, str, str, str]] = field(default_factory=list)
     # (live_class_id, student_id, joined_ms, left_ms, leave_event_sent)
     attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
 
@@ -132,6 +213,9 @@ class ShardBehaviour:
         self.quiz_cache: dict[str, tuple[list[PreparedQuestion], float]] = {}
         self.random = rnd.random
         self.releases = {c.course_id: [ch.release_ms for ch in c.chapters] for c in catalog.courses}
+        self.text = {c.course_id: course_text(c) for c in catalog.courses}
+        # Standard normal draws in bulk (numpy), seeded from the shard's stream.
+        self.normal = _normal_stream(np.random.default_rng(rnd.getrandbits(64))).__next__
 
     # -- emission ----------------------------------------------------------------------------
 
@@ -139,13 +223,13 @@ class ShardBehaviour:
         # random.randint is ~10x slower and exact uniformity does not matter for jitter.
         return lo + int(self.random() * (hi - lo))
 
-    def emit(self, ts: int, etype: str, cpart: str, payload: str) -> None:
-        self.append((ts, self.delay, etype, cpart, self.sp, payload))
+    def emit(self, ts: int, etype: str, body: str) -> None:
+        self.append((ts, self.delay, etype, self.sp, body))
 
     def open_session(self, sid: str, device: str, network: str, allow_late: bool = True) -> None:
         rnd = self.rnd
-        version, oses = CLIENT_VERSIONS[device]
-        os_name = oses[self.student_os % len(oses)]
+        builds = CLIENT_VERSIONS[device]
+        version, os_name = builds[self.student_os % len(builds)]
         ses = f"ses_{rnd.getrandbits(64):016x}"
         self.sp = (
             f'"student_id":"{sid}","session_id":"{ses}","client":{{"device":"{device}",'
@@ -165,6 +249,7 @@ class ShardBehaviour:
 
     def simulate_student(self, i: int) -> None:
         cfg, rnd, st = self.cfg, self.rnd, self.st
+        random_ = self.random
         sid = st.student_ids[i]
         self.student_os = rnd.randrange(12)
         self.ability = st.ability[i].tolist()
@@ -189,7 +274,7 @@ class ShardBehaviour:
             for lc in course.live_classes:
                 if state.first_day <= lc.day < stop:
                     live_by_day.setdefault(lc.day, []).append((state, lc))
-        u = self.u[i]
+        u = self.u[i].tolist()
         for t in range(stop):
             eng = base * math.exp(-decay * t)
             weekday = (self.first_weekday + t) % 7
@@ -197,8 +282,8 @@ class ShardBehaviour:
             lcs = live_by_day.get(t)
             if lcs:
                 for state, lc in lcs:
-                    if rnd.random() < 0.15 + 0.75 * eng:
-                        device = primary if rnd.random() < 0.8 else secondary
+                    if random_() < 0.15 + 0.75 * eng:
+                        device = primary if random_() < 0.8 else secondary
                         net = mobile_net if device == "mobile" else home_net
                         self.live_session(sid, state, lc, device, net, eng)
             if u[t] >= p_active:
@@ -207,8 +292,8 @@ class ShardBehaviour:
             if not running:
                 continue
             day_ms = self.day0_ms + t * DAY_MS
-            n_sessions = 2 if rnd.random() < 0.35 * eng else 1
-            hour = min(23.0, max(6.0, rnd.gauss(pref, 2.0)))
+            n_sessions = 2 if random_() < 0.35 * eng else 1
+            hour = min(23.0, max(6.0, pref + 2.0 * self.normal()))
             for k in range(n_sessions):
                 start = day_ms + int((hour + 3.0 * k) * HOUR_MS)
                 if start >= day_ms + DAY_MS - HOUR_MS:
@@ -217,106 +302,99 @@ class ShardBehaviour:
                     state = running[0]
                 else:
                     state = rnd.choices(running, weights=[s.interest for s in running])[0]
-                device = primary if rnd.random() < 0.8 else secondary
+                device = primary if random_() < 0.8 else secondary
                 net = mobile_net if device == "mobile" else home_net
                 self.course_session(sid, state, start, device, net, eng)
 
     # -- sessions ----------------------------------------------------------------------------
 
     def login(self, now: int, device: str) -> None:
-        r = self.rnd.random()
+        r = self.random()
         method = "token" if device == "mobile" and r < 0.5 else "sso" if r < 0.75 else "password"
-        self.emit(now, "login", NO_COURSE, f'"payload":{{"method":"{method}"}}')
+        self.append((now, self.delay, "login", self.sp, LOGIN_BODY[method]))
 
     def logout(self, now: int) -> None:
-        r = self.rnd.random()
+        r = self.random()
         if r < 0.05:
             return  # the tab was closed: no logout at all
         if r < 0.17:
-            self.emit(now + 30 * 60_000, "logout", NO_COURSE, '"payload":{"reason":"timeout"}')
+            self.append((now + 30 * 60_000, self.delay, "logout", self.sp, LOGOUT_TIMEOUT))
         else:
-            self.emit(now, "logout", NO_COURSE, '"payload":{"reason":"user"}')
-
-    def page_view(
-        self, now: int, cpart: str, page_type: str, chapter: str | None, path: str
-    ) -> None:
-        ch = "null" if chapter is None else f'"{chapter}"'
-        self.emit(
-            now,
-            "page_view",
-            cpart,
-            f'"payload":{{"page_type":"{page_type}","chapter_id":{ch},"path":"{path}"}}',
-        )
+            self.append((now, self.delay, "logout", self.sp, LOGOUT_USER))
 
     def course_session(
         self, sid: str, state: EnrollmentState, start: int, device: str, net: str, eng: float
     ) -> None:
-        rnd = self.rnd
+        random_ = self.random
         course = state.course
         cid = course.course_id
-        cpart = f'"course_id":"{cid}",'
+        text = self.text[cid]
         self.open_session(sid, device, net)
+        append, sp, delay = self.append, self.sp, self.delay
         now = start
         self.login(now, device)
-        now += self.ri(2_000, 20_000)
-        self.page_view(now, cpart, "course_home", None, f"/courses/{cid}")
+        now += 2_000 + int(random_() * 18_000)
+        append((now, delay, "page_view", sp, text.home))
         chapters = course.chapters
         releases = self.releases[cid]
-        n_act = 1 + min(6, int(rnd.expovariate(1.0) * (1.0 + 3.0 * eng)))
+        n_act = 1 + min(6, int(-math.log(1.0 - random_()) * (1.0 + 3.0 * eng)))
         for _ in range(n_act):
-            now += self.ri(3_000, 60_000)
+            now += 3_000 + int(random_() * 57_000)
             avail = bisect_right(releases, now)
-            r = rnd.random()
+            r = random_()
             if avail == 0 or r < 0.05:
-                self.page_view(now, cpart, "forum", None, f"/courses/{cid}/forum")
-                now += self.ri(20_000, 300_000)
+                append((now, delay, "page_view", sp, text.forum))
+                now += 20_000 + int(random_() * 280_000)
                 continue
             if r < 0.08:
-                now = self.feedback(now, cpart, course, chapters[min(state.ptr, avail - 1)], eng)
+                now = self.feedback(
+                    now, text.cpart, course, chapters[min(state.ptr, avail - 1)], eng
+                )
                 continue
             behind = state.ptr < min(avail, len(chapters))
             if r < 0.20 or not behind:
                 # Revisit an earlier chapter (revision, or nothing new is open yet).
-                ch = chapters[rnd.randrange(min(max(state.ptr, 1), avail))]
-                if rnd.random() < 0.6 or not ch.videos:
-                    now = self.read_chapter(now, cpart, cid, ch, eng)
+                ch = chapters[int(random_() * min(max(state.ptr, 1), avail))]
+                if random_() < 0.6 or not ch.videos:
+                    now = self.read_chapter(now, text, ch, eng)
                 else:
-                    now = self.watch_video(now, cpart, cid, ch, ch.videos[0], state, eng)
+                    now = self.watch_video(now, text, ch, ch.videos[0], state, eng)
                 continue
             ch = chapters[state.ptr]
             if state.stage == 0:
-                now = self.read_chapter(now, cpart, cid, ch, eng)
-                state.stage = 2 if (rnd.random() < 0.15 or not ch.videos) else 1
+                now = self.read_chapter(now, text, ch, eng)
+                state.stage = 2 if (random_() < 0.15 or not ch.videos) else 1
             elif state.stage == 1:
                 video = ch.videos[state.video_i]
-                now = self.watch_video(now, cpart, cid, ch, video, state, eng)
+                now = self.watch_video(now, text, ch, video, state, eng)
                 state.video_i += 1
                 if state.video_i >= len(ch.videos):
                     state.stage = 2
             elif state.stage == 2:
-                if rnd.random() < 0.08:
+                if random_() < 0.08:
                     passed = True  # skips the quiz
                 else:
-                    now, passed = self.take_quiz(now, cpart, cid, ch, sid, device)
-                if passed or rnd.random() < 0.5:
+                    now, passed = self.take_quiz(now, text, ch, sid)
+                if passed or random_() < 0.5:
                     state.stage = 3
             else:
-                if ch.assignment is not None and rnd.random() < 0.4 + 0.55 * eng:
-                    now = self.submit_assignment(now, cpart, cid, ch, eng)
-                state.ptr += 2 if rnd.random() < 0.06 else 1
+                if ch.assignment is not None and random_() < 0.4 + 0.55 * eng:
+                    now = self.submit_assignment(now, text, ch, eng)
+                state.ptr += 2 if random_() < 0.06 else 1
                 state.stage = 0
                 state.video_i = 0
-        self.logout(now + self.ri(5_000, 120_000))
+        self.logout(now + 5_000 + int(random_() * 115_000))
 
-    def read_chapter(self, now: int, cpart: str, cid: str, ch: Chapter, eng: float) -> int:
-        rnd = self.rnd
-        chid = ch.chapter_id
-        self.page_view(now, cpart, "chapter", chid, f"/courses/{cid}/chapters/{ch.position}")
-        target = 100.0 if rnd.random() < 0.3 + 0.6 * eng else rnd.uniform(15.0, 90.0)
-        n = self.ri(2, 7)
-        visible = 0.0
+    def read_chapter(self, now: int, text: CourseText, ch: Chapter, eng: float) -> int:
         random_, append, sp, delay = self.random, self.append, self.sp, self.delay
-        head = f'"payload":{{"chapter_id":"{chid}","depth_pct":'
+        chid = ch.chapter_id
+        append((now, delay, "page_view", sp, text.chapter_page[chid]))
+        target = 100.0 if random_() < 0.3 + 0.6 * eng else 15.0 + 75.0 * random_()
+        n = 2 + int(random_() * 5)
+        visible = 0.0
+        head = text.scroll[chid]
+        tenths = TENTHS
+        step = target * 10.0 / n
         for k in range(1, n + 1):
             visible += 8.0 + 82.0 * random_()
             append(
@@ -324,132 +402,165 @@ class ShardBehaviour:
                     now + int(visible * 1000),
                     delay,
                     "scroll_event",
-                    cpart,
                     sp,
-                    f'{head}{target * k / n:.1f},"visible_s":{visible:.1f}}}',
+                    f'{head}{tenths[int(step * k + 0.5)]},"visible_s":{tenths[int(visible * 10 + 0.5)]}}}}}',
                 )
             )
-        return now + int(visible * 1000) + self.ri(1_000, 30_000)
+        return now + int(visible * 1000) + 1_000 + int(random_() * 29_000)
 
     def watch_video(
         self,
         now: int,
-        cpart: str,
-        cid: str,
+        text: CourseText,
         ch: Chapter,
         video: Video,
         state: EnrollmentState,
         eng: float,
     ) -> int:
-        rnd = self.rnd
+        random_, append, sp, delay = self.random, self.append, self.sp, self.delay
         vid = video.video_id
+        vt = text.videos[vid]
         duration = float(video.duration_s)
-        chid = ch.chapter_id
-        head = f'"payload":{{"video_id":"{vid}","chapter_id":"{chid}",'
-        self.page_view(now, cpart, "video", chid, f"/courses/{cid}/videos/{vid}")
-        now += self.ri(1_000, 8_000)
+        tenths = TENTHS
+        append((now, delay, "page_view", sp, vt.page))
+        now += 1_000 + int(random_() * 7_000)
         pos = state.video_pos.get(vid, 0.0)
         if pos >= duration - 1:
             pos = 0.0
         watched = 0.0
-        self.emit(now, "video_play", cpart, f'{head}"position_s":{pos:.1f}}}')
+        play, pause = vt.play, vt.pause
+        append((now, delay, "video_play", sp, f"{play}{tenths[int(pos * 10 + 0.5)]}}}}}"))
+        seg_span = 100.0 + 500.0 * eng
+        give_up = 0.25 + 0.3 * (1.0 - eng)
         for _ in range(8):
-            seg = rnd.uniform(20.0, 120.0 + 500.0 * eng)
-            seg = min(seg, duration - pos)
+            seg = 20.0 + seg_span * random_()
+            if seg > duration - pos:
+                seg = duration - pos
             pos += seg
             watched += seg
             now += int(seg * 1000)
             if pos >= duration - 0.05:
-                self.emit(
-                    now,
-                    "video_complete",
-                    cpart,
-                    f'{head}"duration_s":{duration:.1f},"watched_s":{watched:.1f}}}',
+                append(
+                    (
+                        now,
+                        delay,
+                        "video_complete",
+                        sp,
+                        f"{vt.complete}{tenths[int(watched * 10 + 0.5)]}}}}}",
+                    )
                 )
                 pos = duration
                 break
-            r = rnd.random()
+            r = random_()
             if r < 0.55:
-                self.emit(
-                    now,
-                    "video_pause",
-                    cpart,
-                    f'{head}"position_s":{pos:.1f},"watched_s":{watched:.1f}}}',
+                p_text = tenths[int(pos * 10 + 0.5)]
+                append(
+                    (
+                        now,
+                        delay,
+                        "video_pause",
+                        sp,
+                        f'{pause}{p_text},"watched_s":{tenths[int(watched * 10 + 0.5)]}}}}}',
+                    )
                 )
-                if rnd.random() < 0.25 + 0.3 * (1.0 - eng):
+                if random_() < give_up:
                     break  # gives up for now; resumes here next time
-                now += self.ri(2_000, 90_000)
-                self.emit(now, "video_play", cpart, f'{head}"position_s":{pos:.1f}}}')
+                now += 2_000 + int(random_() * 88_000)
+                append((now, delay, "video_play", sp, f"{play}{p_text}}}}}"))
             elif r < 0.85:
-                to = (
-                    pos - rnd.uniform(5.0, 60.0)
-                    if rnd.random() < 0.4
-                    else pos + rnd.uniform(10.0, 120.0)
-                )
+                if random_() < 0.4:
+                    to = pos - (5.0 + 55.0 * random_())
+                else:
+                    to = pos + (10.0 + 110.0 * random_())
                 to = min(max(0.0, to), duration - 1.0)
-                self.emit(now, "video_seek", cpart, f'{head}"from_s":{pos:.1f},"to_s":{to:.1f}}}')
+                append(
+                    (
+                        now,
+                        delay,
+                        "video_seek",
+                        sp,
+                        f'{vt.seek}{tenths[int(pos * 10 + 0.5)]},"to_s":{tenths[int(to * 10 + 0.5)]}}}}}',
+                    )
+                )
                 pos = to
-                now += self.ri(300, 3_000)
+                now += 300 + int(random_() * 2_700)
             else:
-                self.emit(
-                    now,
-                    "video_pause",
-                    cpart,
-                    f'{head}"position_s":{pos:.1f},"watched_s":{watched:.1f}}}',
+                append(
+                    (
+                        now,
+                        delay,
+                        "video_pause",
+                        sp,
+                        f'{pause}{tenths[int(pos * 10 + 0.5)]},"watched_s":{tenths[int(watched * 10 + 0.5)]}}}}}',
+                    )
                 )
                 break
         state.video_pos[vid] = pos
-        return now + self.ri(1_000, 20_000)
+        return now + 1_000 + int(random_() * 19_000)
 
-    def take_quiz(
-        self, now: int, cpart: str, cid: str, ch: Chapter, sid: str, device: str
-    ) -> tuple[int, bool]:
+    def take_quiz(self, now: int, text: CourseText, ch: Chapter, sid: str) -> tuple[int, bool]:
         rnd, cheat = self.rnd, self.cheat
         quiz = ch.quiz
         qid = quiz.quiz_id
         chid = ch.chapter_id
+        cpart = text.cpart
         attempt = f"att_{rnd.getrandbits(64):016x}"
-        self.page_view(now, cpart, "quiz", chid, f"/courses/{cid}/quizzes/{qid}")
-        now += self.ri(2_000, 15_000)
+        random_ = self.random
+        append = self.append
+        sp, delay = self.sp, self.delay
+        append((now, delay, "page_view", sp, text.quiz_page[chid]))
+        now += 2_000 + int(random_() * 13_000)
         started = now
-        self.emit(
-            now,
-            "quiz_start",
-            cpart,
-            f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}","chapter_id":"{chid}"}}',
+        ids = f'"quiz_id":"{qid}","attempt_id":"{attempt}"'
+        append(
+            (
+                now,
+                delay,
+                "quiz_start",
+                sp,
+                f'"event_type":"quiz_start",{cpart}"payload":{{{ids},"chapter_id":"{chid}"}}}}',
+            )
         )
         score = 0.0
         n_correct = 0
         ability = self.ability
-        random_ = self.random
-        append = self.append
-        sp, delay = self.sp, self.delay
-        answer_head = f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}",'
-        tab_ids = f'"quiz_id":"{qid}","attempt_id":"{attempt}"'
+        normal = self.normal
+        exp, log = math.exp, math.log
+        hundredths = HUNDREDTHS
+        answer_head = f'"event_type":"question_answer",{cpart}"payload":{{{ids},'
         prepared, max_score = self.prepared_quiz(quiz)
-        honest_switch_at = rnd.randrange(len(prepared)) if random_() < 0.03 else -1
+        honest_switch_at = int(random_() * len(prepared)) if random_() < 0.03 else -1
         fast, switching = cheat.fast_answers, cheat.tab_switching
         for k, (topic, a, b, reading, points, fixed, right, wrong) in enumerate(prepared):
-            p = 1.0 / (1.0 + math.exp(-a * (ability[topic] - b)))
+            p = 1.0 / (1.0 + exp(-a * (ability[topic] - b)))
             if fast:
                 # Answers come from elsewhere: near-perfect, and faster than anyone can read.
-                p = max(p, 0.95)
+                if p < 0.95:
+                    p = 0.95
                 taken = reading * (0.04 + 0.16 * random_())
             else:
-                taken = reading * rnd.lognormvariate(0.3, 0.35) - 12.0 * math.log(1.0 - random_())
+                # lognormal(0.3, 0.35) reading pace plus an exponential (mean 12 s) pause.
+                taken = reading * exp(0.3 + 0.35 * normal()) - 12.0 * log(1.0 - random_())
             if (switching and random_() < 0.45) or k == honest_switch_at:
-                hidden = rnd.uniform(4.0, 45.0)
-                self.emit(
-                    now + 1_000,
-                    "tab_hidden",
-                    cpart,
-                    f'"payload":{{"context":"quiz",{tab_ids}}}',
+                hidden = 4.0 + 41.0 * random_()
+                append(
+                    (
+                        now + 1_000,
+                        delay,
+                        "tab_hidden",
+                        sp,
+                        f'"event_type":"tab_hidden",{cpart}"payload":{{"context":"quiz",{ids}}}}}',
+                    )
                 )
-                self.emit(
-                    now + 1_000 + int(hidden * 1000),
-                    "tab_visible",
-                    cpart,
-                    f'"payload":{{"context":"quiz",{tab_ids},"hidden_s":{hidden:.1f}}}',
+                append(
+                    (
+                        now + 1_000 + int(hidden * 1000),
+                        delay,
+                        "tab_visible",
+                        sp,
+                        f'"event_type":"tab_visible",{cpart}"payload":{{"context":"quiz",{ids},'
+                        f'"hidden_s":{TENTHS[int(hidden * 10 + 0.5)]}}}}}',
+                    )
                 )
                 taken += hidden + 1.0
             if random_() < p:
@@ -459,28 +570,32 @@ class ShardBehaviour:
             else:
                 outcome = wrong[int(random_() * 3)]
             now += int(taken * 1000)
+            h = int(taken * 100 + 0.5)
             append(
                 (
                     now,
                     delay,
                     "question_answer",
-                    cpart,
                     sp,
-                    f'{answer_head}{fixed}{outcome}"time_taken_s":{taken:.2f}}}',
+                    f'{answer_head}{fixed}{outcome}"time_taken_s":'
+                    f"{hundredths[h] if h < N_HUNDREDTHS else f'{taken:.2f}'}}}}}",
                 )
             )
-        now += self.ri(1_000, 10_000)
+        now += 1_000 + int(random_() * 9_000)
         n_q = len(quiz.questions)
-        self.emit(
-            now,
-            "quiz_submit",
-            cpart,
-            f'"payload":{{"quiz_id":"{qid}","attempt_id":"{attempt}","chapter_id":"{chid}",'
-            f'"score":{score:.1f},"max_score":{max_score:.1f},"n_questions":{n_q},'
-            f'"n_correct":{n_correct},"duration_s":{(now - started) / 1000:.1f}}}',
+        append(
+            (
+                now,
+                delay,
+                "quiz_submit",
+                sp,
+                f'"event_type":"quiz_submit",{cpart}"payload":{{{ids},"chapter_id":"{chid}",'
+                f'"score":{score:.1f},"max_score":{max_score:.1f},"n_questions":{n_q},'
+                f'"n_correct":{n_correct},"duration_s":{(now - started) / 1000:.1f}}}}}',
+            )
         )
-        if cheat.concurrent_sessions and rnd.random() < 0.8:
-            self.concurrent_session(sid, cpart, cid, qid, chid, started, now)
+        if cheat.concurrent_sessions and random_() < 0.8:
+            self.concurrent_session(sid, text, ch, started, now)
         passed = 100.0 * score / max_score >= quiz.pass_pct
         return now, passed
 
@@ -512,7 +627,7 @@ class ShardBehaviour:
         return cached
 
     def concurrent_session(
-        self, sid: str, cpart: str, cid: str, qid: str, chid: str, start: int, end: int
+        self, sid: str, text: CourseText, ch: Chapter, start: int, end: int
     ) -> None:
         """A second session from another network, open while the quiz runs (a helper)."""
         saved = (self.sp, self.delay)
@@ -520,19 +635,18 @@ class ShardBehaviour:
         now = start + self.ri(5_000, 40_000)
         self.login(now, "desktop")
         step = max(10_000, (end - now) // 4)
+        page = text.quiz_page[ch.chapter_id]
         while now < end:
             now += self.ri(2_000, step)
-            self.page_view(min(now, end), cpart, "quiz", chid, f"/courses/{cid}/quizzes/{qid}")
-        self.emit(end + self.ri(5_000, 60_000), "logout", NO_COURSE, '"payload":{"reason":"user"}')
+            self.emit(min(now, end), "page_view", page)
+        self.emit(end + self.ri(5_000, 60_000), "logout", LOGOUT_USER)
         self.sp, self.delay = saved
 
-    def submit_assignment(self, now: int, cpart: str, cid: str, ch: Chapter, eng: float) -> int:
+    def submit_assignment(self, now: int, text: CourseText, ch: Chapter, eng: float) -> int:
         rnd = self.rnd
         a = ch.assignment
         assert a is not None
-        self.page_view(
-            now, cpart, "assignment", ch.chapter_id, f"/courses/{cid}/assignments/{a.assignment_id}"
-        )
+        self.emit(now, "page_view", text.assignment_page[ch.chapter_id])
         now += self.ri(60_000, 1_800_000)
         late = "true" if now > a.due_ms else "false"
         words = int(rnd.uniform(100, 400) + 1500 * eng * rnd.random())
@@ -540,9 +654,9 @@ class ShardBehaviour:
         self.emit(
             now,
             "assignment_submit",
-            cpart,
-            f'"payload":{{"assignment_id":"{a.assignment_id}","chapter_id":"{ch.chapter_id}",'
-            f'"is_late":{late},"word_count":{words},"attachment_count":{files}}}',
+            f'"event_type":"assignment_submit",{text.cpart}"payload":{{'
+            f'"assignment_id":"{a.assignment_id}","chapter_id":"{ch.chapter_id}",'
+            f'"is_late":{late},"word_count":{words},"attachment_count":{files}}}}}',
         )
         return now + self.ri(2_000, 30_000)
 
@@ -569,12 +683,12 @@ class ShardBehaviour:
         if rnd.random() < 0.12:
             text += rnd.choice(FEEDBACK_CONTACT).format(email=self.email)
         rating = "null" if rnd.random() < 0.1 else str(rating_value)
+        # json.dumps escapes any non-ASCII character: lines stay ASCII (one byte per character).
         self.emit(
             now,
             "feedback",
-            cpart,
-            f'"payload":{{"target_type":"{kind}","target_id":"{target}","rating":{rating},'
-            f'"text":{orjson.dumps(text.strip()).decode()}}}',
+            f'"event_type":"feedback",{cpart}"payload":{{"target_type":"{kind}",'
+            f'"target_id":"{target}","rating":{rating},"text":{json.dumps(text.strip())}}}}}',
         )
         return now + self.ri(20_000, 180_000)
 
@@ -583,13 +697,19 @@ class ShardBehaviour:
     ) -> None:
         rnd = self.rnd
         cid = state.course.course_id
-        cpart = f'"course_id":"{cid}",'
+        cpart = self.text[cid].cpart
         lid = lc.live_class_id
-        payload = f'"payload":{{"live_class_id":"{lid}"}}'
+        payload = f'{cpart}"payload":{{"live_class_id":"{lid}"}}}}'
+        join_body = f'"event_type":"live_class_join",{payload}'
+        leave_body = f'"event_type":"live_class_leave",{payload}'
         self.open_session(sid, device, net)
         now = lc.starts_ms - self.ri(0, 10 * 60_000)
         self.login(now, device)
-        self.page_view(now + 3_000, cpart, "live_class", None, f"/courses/{cid}/live/{lid}")
+        self.emit(
+            now + 3_000,
+            "page_view",
+            page_body(cpart, "live_class", None, f"/courses/{cid}/live/{lid}"),
+        )
         joined = max(now + 5_000, lc.starts_ms + self.ri(-3 * 60_000, 8 * 60_000))
         # Leaves around the end; disengaged students more often leave early.
         if rnd.random() < 0.35 * (1.0 - eng):
@@ -608,9 +728,14 @@ class ShardBehaviour:
         intervals.append((joined, final_leave))
         sends_last_leave = rnd.random() >= 0.1  # a closed laptop lid sends nothing
         for k, (a, b) in enumerate(intervals):
-            self.emit(a, "live_class_join", cpart, payload)
+            self.emit(a, "live_class_join", join_body)
             last = k == len(intervals) - 1
             if not last or sends_last_leave:
-                self.emit(b, "live_class_leave", cpart, payload)
+                self.emit(b, "live_class_leave", leave_body)
             self.out.attendance.append((lid, sid, a, b, not last or sends_last_leave))
         self.logout(final_leave + self.ri(5_000, 60_000))
+
+
+def _normal_stream(rng: np.random.Generator) -> Iterator[float]:
+    while True:
+        yield from rng.standard_normal(16_384).tolist()

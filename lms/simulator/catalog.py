@@ -7,6 +7,7 @@ structures that pickle cheaply to the workers, and turned into tables for the OL
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -334,7 +335,7 @@ def catalog_tables(catalog: Catalog) -> dict[str, pd.DataFrame]:
     for t in catalog.topics:
         topics.append((t.topic_id, t.course_id, t.chapter_id, t.name))
 
-    def frame(rows: list[tuple[object, ...]], cols: list[str]) -> pd.DataFrame:
+    def frame(rows: Sequence[tuple[object, ...]], cols: list[str]) -> pd.DataFrame:
         return pd.DataFrame.from_records(rows, columns=cols)
 
     quizzes_df = frame(quizzes, ["quiz_id", "chapter_id", "title", "time_limit_s", "pass_pct"])

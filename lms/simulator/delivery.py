@@ -6,20 +6,25 @@
 - duplicates: a retried delivery repeats an event byte for byte (same event_id) minutes later;
 - invalid: producer bugs at ``invalid_rate``: an extra, broken copy of a real event that must fail
   the contract (missing field, wrong type, unknown type, negative number, bad timestamp...).
+
+A line is three pieces: the fixed-width head (event id and occurred_at, built for the whole shard
+in numpy), the session part (student, session and client, shared by every event of a session) and
+the event body (type, course and payload) from ``behaviour``. Lines are only ever assembled in bulk,
+with one ``str.join`` per shard.
 """
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import orjson
 
-from lms.simulator.behaviour import TYPE_PREFIX, RawEvents
-from lms.simulator.encoding import event_heads, id_of, uuid4_strings
+from lms.simulator.behaviour import RawEvents
+from lms.simulator.encoding import EVENT_TYPES, HEAD_LEN, head_matrix, id_of, uuid4_strings
 
 NUMERIC_FIELDS = (
     "position_s",
@@ -85,11 +90,16 @@ def corrupt(line: str, kind: str, new_id: str) -> tuple[str, str, str | None]:
 
 @dataclass
 class DeliveredShard:
-    """A shard's events in arrival order, plus what was planted."""
+    """A shard's delivered lines in arrival order (ties keep generation order), plus what was
+    planted. Line ``k`` is ``heads[k] + sessions[k] + bodies[k]``; an invalid line has no head
+    (``has_head[k]`` is false) and sits whole in ``sessions[k]``."""
 
-    lines: list[str]
-    arrival_ms: np.ndarray  # aligned with lines (not sorted)
-    occurred_ms: np.ndarray  # aligned with lines
+    heads: np.ndarray  # (lines, HEAD_LEN) uint8
+    has_head: np.ndarray  # bool per line
+    sessions: list[str]
+    bodies: list[str]
+    arrival_ms: np.ndarray  # sorted
+    occurred_ms: np.ndarray  # aligned with the lines
     counts: dict[str, int]
     n_valid: int
     late_ids: list[str] = field(default_factory=list)
@@ -98,61 +108,109 @@ class DeliveredShard:
     invalid: list[tuple[str | None, str, str]] = field(default_factory=list)
     attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
 
-    def in_arrival_order(self) -> DeliveredShard:
-        order = np.argsort(self.arrival_ms, kind="stable")
-        self.lines = [self.lines[k] for k in order.tolist()]
-        self.arrival_ms = self.arrival_ms[order]
-        self.occurred_ms = self.occurred_ms[order]
-        return self
+    def __len__(self) -> int:
+        return len(self.bodies)
+
+    def _head_strings(self) -> list[str]:
+        n = len(self.bodies)
+        text = self.heads.tobytes().decode("ascii")
+        heads = [text[i : i + HEAD_LEN] for i in range(0, n * HEAD_LEN, HEAD_LEN)]
+        for k in np.flatnonzero(~self.has_head).tolist():
+            heads[k] = ""
+        return heads
+
+    def text(self) -> str:
+        """Every line, newline-terminated, as one string."""
+        n = len(self.bodies)
+        parts: list[str] = [""] * (4 * n)
+        parts[0::4] = self._head_strings()
+        parts[1::4] = self.sessions
+        parts[2::4] = self.bodies
+        parts[3::4] = ["\n"] * n
+        return "".join(parts)
+
+    @property
+    def lines(self) -> list[str]:
+        return [
+            h + s + b
+            for h, s, b in zip(self._head_strings(), self.sessions, self.bodies, strict=True)
+        ]
 
 
 def deliver(
     raw: RawEvents, rng: np.random.Generator, duplicate_rate: float, invalid_rate: float
 ) -> DeliveredShard:
-    """Ids, timestamps and delivery noise for a shard. Lines stay in generation order (with
-    duplicates and invalid copies appended); ``arrival_ms`` says where each belongs, and the
-    caller sorts once, globally (see ``school.merge``) or per shard (``DeliveredShard.in_arrival_order``)."""
+    """Ids, timestamps and delivery noise for a shard, in arrival order."""
     records = raw.records
     n = len(records)
-    ts = np.fromiter(map(itemgetter(0), records), dtype=np.int64, count=n)
-    delay = np.fromiter(map(itemgetter(1), records), dtype=np.int64, count=n)
-    counts = Counter(map(itemgetter(2), records))
-    heads = event_heads(rng, ts)
-    # One f-string per line: a single allocation, the cheapest way to assemble it in Python.
-    lines = [
-        f"{h}{TYPE_PREFIX[e]}{c}{s}{p}}}"
-        for h, (_, _, e, c, s, p) in zip(heads, records, strict=True)
-    ]
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return DeliveredShard(
+            heads=np.zeros((0, HEAD_LEN), dtype=np.uint8),
+            has_head=np.zeros(0, dtype=bool),
+            sessions=[],
+            bodies=[],
+            arrival_ms=empty,
+            occurred_ms=empty,
+            counts={t: 0 for t in EVENT_TYPES},
+            n_valid=0,
+            attendance=raw.attendance,
+        )
+    ts_col, delay_col, type_col, sessions, bodies = zip(*records, strict=True)
+    ts = np.asarray(ts_col, dtype=np.int64)
+    delay = np.asarray(delay_col, dtype=np.int64)
+    counts = Counter(type_col)
+    heads = head_matrix(rng, ts)
     latency = rng.lognormal(np.log(300.0), 0.8, size=n).astype(np.int64)
     arrival = ts + delay + latency
 
     late = np.flatnonzero(delay > 0)
-    out = DeliveredShard(
-        lines=lines,
-        arrival_ms=arrival,
-        occurred_ms=ts,
-        counts={t: counts.get(t, 0) for t in TYPE_PREFIX},
-        n_valid=n,
-        late_ids=[id_of(heads[k]) for k in late.tolist()],
-        late_delay_ms=delay[late].tolist(),
-        attendance=raw.attendance,
-    )
+    late_ids = [id_of(heads[k]) for k in late.tolist()]
 
     dup = np.flatnonzero(rng.random(n) < duplicate_rate)
     dup_arrival = arrival[dup] + rng.integers(1_000, 900_000, size=len(dup))
-    out.duplicate_ids = [id_of(heads[k]) for k in dup.tolist()]
-    extra_lines = [lines[k] for k in dup.tolist()]
+    duplicate_ids = [id_of(heads[k]) for k in dup.tolist()]
 
     bad = np.flatnonzero(rng.random(n) < invalid_rate)
     kinds = rng.integers(len(INVALID_KINDS), size=len(bad))
     new_ids = uuid4_strings(rng, len(bad))
+    invalid: list[tuple[str | None, str, str]] = []
     for k, kind, new_id in zip(bad.tolist(), kinds.tolist(), new_ids, strict=True):
-        line, reason, event_id = corrupt(lines[k], INVALID_KINDS[kind], new_id)
-        out.invalid.append((event_id, reason, line))
-        extra_lines.append(line)
+        whole = heads[k].tobytes().decode() + sessions[k] + bodies[k]
+        line, reason, event_id = corrupt(whole, INVALID_KINDS[kind], new_id)
+        invalid.append((event_id, reason, line))
     bad_arrival = arrival[bad] + rng.integers(10, 5_000, size=len(bad))
 
-    lines.extend(extra_lines)
-    out.arrival_ms = np.concatenate([arrival, dup_arrival, bad_arrival])
-    out.occurred_ms = np.concatenate([ts, ts[dup], ts[bad]])
-    return out
+    # Line sources: the events, their duplicates, then the invalid copies (ties in arrival time
+    # keep this order).
+    src = np.concatenate([np.arange(n), dup, np.full(len(bad), -1)])
+    all_arrival = np.concatenate([arrival, dup_arrival, bad_arrival])
+    all_occurred = np.concatenate([ts, ts[dup], ts[bad]])
+    order = np.argsort(all_arrival, kind="stable")
+    src_sorted = src[order]
+    has_head = src_sorted >= 0
+    ext_sessions = list(sessions)
+    ext_bodies = list(bodies)
+    ext_sessions.extend(ext_sessions[k] for k in dup.tolist())
+    ext_bodies.extend(ext_bodies[k] for k in dup.tolist())
+    ext_sessions.extend(row[2] for row in invalid)
+    ext_bodies.extend([""] * len(invalid))
+    pick = operator.itemgetter(*order.tolist())
+    m = len(order)
+    out_sessions = list(pick(ext_sessions)) if m > 1 else [ext_sessions[int(order[0])]]
+    out_bodies = list(pick(ext_bodies)) if m > 1 else [ext_bodies[int(order[0])]]
+    return DeliveredShard(
+        heads=heads[np.where(has_head, src_sorted, 0)],
+        has_head=has_head,
+        sessions=out_sessions,
+        bodies=out_bodies,
+        arrival_ms=all_arrival[order],
+        occurred_ms=all_occurred[order],
+        counts={t: counts.get(t, 0) for t in EVENT_TYPES},
+        n_valid=n,
+        late_ids=late_ids,
+        late_delay_ms=delay[late].tolist(),
+        duplicate_ids=duplicate_ids,
+        invalid=invalid,
+        attendance=raw.attendance,
+    )

@@ -75,17 +75,18 @@ _TS_AT = OCCURRED_OFFSET
 _DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 
 
-def event_heads(rng: np.random.Generator, occurred_ms: np.ndarray) -> list[str]:
+def head_matrix(rng: np.random.Generator, occurred_ms: np.ndarray) -> np.ndarray:
     """The fixed-width start of each line, up to and including the comma after occurred_at:
-    ``{"event_id":"<uuid4>","schema_version":"1.0","occurred_at":"<ts>Z",``.
+    ``{"event_id":"<uuid4>","schema_version":"1.0","occurred_at":"<ts>Z",``, one row of
+    ``HEAD_LEN`` ASCII bytes per event.
 
     Built as one character matrix in numpy: formatting ids and timestamps per event in Python
     costs more than generating the event itself.
     """
     n = len(occurred_ms)
-    if n == 0:
-        return []
     out = np.empty((n, HEAD_LEN), dtype=np.uint8)
+    if n == 0:
+        return out
     out[:] = np.frombuffer(_HEAD_TEMPLATE, dtype=np.uint8)
     out[:, _ID_AT : _ID_AT + 36] = _uuid_matrix(rng, n)
     day = occurred_ms // 86_400_000
@@ -106,16 +107,25 @@ def event_heads(rng: np.random.Generator, occurred_ms: np.ndarray) -> list[str]:
     out[:, _TS_AT + 20] = _DIGITS[ms // 100]
     out[:, _TS_AT + 21] = _DIGITS[ms // 10 % 10]
     out[:, _TS_AT + 22] = _DIGITS[ms % 10]
-    return out.view(f"S{HEAD_LEN}").ravel().astype(f"U{HEAD_LEN}").tolist()  # type: ignore[no-any-return]
+    return out
 
 
-def id_of(head: str) -> str:
-    return head[_ID_AT : _ID_AT + 36]
+def event_heads(rng: np.random.Generator, occurred_ms: np.ndarray) -> list[str]:
+    """:func:`head_matrix` as one string per event."""
+    matrix = head_matrix(rng, occurred_ms)
+    heads: list[str] = matrix.view(f"S{HEAD_LEN}").ravel().astype(f"U{HEAD_LEN}").tolist()
+    return heads
+
+
+def id_of(head: np.ndarray) -> str:
+    """The event id in one row of :func:`head_matrix`."""
+    return head[_ID_AT : _ID_AT + 36].tobytes().decode()
 
 
 def ms_to_iso(ms: np.ndarray) -> list[str]:
     """Epoch milliseconds to '2026-01-05T08:00:00.000' (UTC, without the 'Z')."""
-    return np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist()
+    stamps: list[str] = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist()
+    return stamps
 
 
 def iso_z(ms: int) -> str:

@@ -53,7 +53,7 @@ class Population:
 
     @property
     def is_cheater(self) -> np.ndarray:
-        return self.cheat.any(axis=1)
+        return np.asarray(self.cheat.any(axis=1), dtype=bool)
 
     def cohort(self) -> list[str]:
         out = []

@@ -13,6 +13,8 @@ import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 
@@ -37,7 +39,7 @@ class ShardResult:
     """A delivered shard, packed for the trip back from a worker (one bytes blob pickles fast)."""
 
     shard: int
-    blob: bytes
+    blob: bytes  # the lines, newline-joined; empty when spooled to ``spool_path``
     arrival_ms: np.ndarray
     occurred_ms: np.ndarray
     counts: dict[str, int]
@@ -47,6 +49,15 @@ class ShardResult:
     duplicate_ids: list[str] = field(default_factory=list)
     invalid: list[tuple[str | None, str, str]] = field(default_factory=list)
     attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
+    spool_path: str | None = None
+
+    def take_lines(self) -> list[bytes]:
+        if self.spool_path is None:
+            return self.blob.split(b"\n") if self.n_lines else []
+        path = Path(self.spool_path)
+        data = path.read_bytes()
+        path.unlink()
+        return data.split(b"\n") if self.n_lines else []
 
     @property
     def n_lines(self) -> int:
@@ -110,11 +121,19 @@ def simulate_shard(task: ShardTask) -> DeliveredShard:
     return deliver(raw, nrng, cfg.duplicate_rate, cfg.invalid_rate)
 
 
-def _run_task(task: ShardTask) -> ShardResult:
+def _run_task(task: ShardTask, spool: str | None = None) -> ShardResult:
     d = simulate_shard(task)
+    blob = "\n".join(d.lines).encode()
+    spool_path = None
+    if spool is not None:
+        # A file in the page cache is a much cheaper way home for ~100 MB than the pool's pipe.
+        spool_path = str(Path(spool) / f"shard-{task[4]:05d}.jsonl")
+        Path(spool_path).write_bytes(blob)
+        blob = b""
     return ShardResult(
         shard=task[4],
-        blob="\n".join(d.lines).encode(),
+        blob=blob,
+        spool_path=spool_path,
         arrival_ms=d.arrival_ms,
         occurred_ms=d.occurred_ms,
         counts=d.counts,
@@ -136,7 +155,10 @@ def run_shards(
     school: School,
     workers: int | None = None,
     on_shard: Callable[[ShardResult], None] | None = None,
+    spool: Path | None = None,
 ) -> list[ShardResult]:
+    """Simulate every shard; with several workers, lines travel back through files in ``spool``
+    (a directory the caller removes) when given."""
     n_workers = max(1, min(workers or os.cpu_count() or 1, school.cfg.n_shards))
     results: list[ShardResult] = []
     if n_workers == 1:
@@ -148,7 +170,8 @@ def run_shards(
     # fork: workers inherit the imported modules, and start in milliseconds.
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(n_workers) as pool:
-        for result in pool.imap(_run_task, shard_tasks(school), chunksize=1):
+        run = partial(_run_task, spool=None if spool is None else str(spool))
+        for result in pool.imap(run, shard_tasks(school), chunksize=1):
             results.append(result)
             if on_shard:
                 on_shard(result)
@@ -157,27 +180,34 @@ def run_shards(
 
 @dataclass
 class MergedStream:
-    """All shards in one arrival order (ties broken by shard, then position in the shard)."""
+    """All shards in one arrival order (ties broken by shard, then position in the shard).
 
-    lines: list[bytes]
-    arrival_ms: np.ndarray
-    occurred_ms: np.ndarray
+    Lines are kept in shard order with a permutation; batches are gathered lazily so the caller can
+    write one while the next is assembled."""
+
+    _lines: list[bytes]
+    order: np.ndarray
+    arrival_ms: np.ndarray  # sorted
+    occurred_ms: np.ndarray  # in arrival order
+
+    def __len__(self) -> int:
+        return len(self._lines)
 
     def batches(self, size: int = 100_000) -> Iterator[list[bytes]]:
-        for lo in range(0, len(self.lines), size):
-            yield self.lines[lo : lo + size]
+        lines = self._lines
+        for lo in range(0, len(lines), size):
+            yield [lines[k] for k in self.order[lo : lo + size].tolist()]
 
 
 def merge(results: list[ShardResult]) -> MergedStream:
     results = sorted(results, key=lambda r: r.shard)
     lines: list[bytes] = []
     for r in results:
-        if r.n_lines:
-            lines.extend(r.blob.split(b"\n"))
+        lines.extend(r.take_lines())
     if not lines:
         empty = np.zeros(0, dtype=np.int64)
-        return MergedStream([], empty, empty)
+        return MergedStream([], empty, empty, empty)
     arrival = np.concatenate([r.arrival_ms for r in results])
     occurred = np.concatenate([r.occurred_ms for r in results])
     order = np.argsort(arrival, kind="stable")
-    return MergedStream([lines[k] for k in order.tolist()], arrival[order], occurred[order])
+    return MergedStream(lines, order, arrival[order], occurred[order])

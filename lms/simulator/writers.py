@@ -4,6 +4,8 @@ OLTP rows (PostgreSQL via COPY, or Parquet files with ``--no-oltp``)."""
 from __future__ import annotations
 
 import json
+import queue
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,10 @@ OLTP_TABLES = (
 
 class JsonlParts:
     """Writes batches of lines into ``events-00001.jsonl``, ``events-00002.jsonl``... of at most
-    ``part_lines`` lines each; the sink a collector POSTer will sit beside."""
+    ``part_lines`` lines each; the sink a collector POSTer will sit beside.
+
+    The file writes run on a background thread (they release the GIL), so the disk works while
+    the caller assembles the next batch."""
 
     def __init__(self, directory: Path, part_lines: int = 1_000_000) -> None:
         self.directory = directory
@@ -43,10 +48,25 @@ class JsonlParts:
         directory.mkdir(parents=True, exist_ok=True)
         for stale in directory.glob("events-*.jsonl"):
             stale.unlink()
+        self._queue: queue.Queue[tuple[Any, bytes] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="jsonl-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (item := self._queue.get()) is not None:
+            fh, chunk = item
+            try:
+                if chunk:
+                    fh.write(chunk)
+                else:
+                    fh.close()
+            except BaseException as exc:  # surfaced by close()
+                self._error = exc
 
     def _open(self) -> None:
         path = self.directory / f"events-{len(self.parts) + 1:05d}.jsonl"
-        self._fh = path.open("wb", buffering=8 * 1024 * 1024)
+        self._fh = path.open("wb", buffering=0)
         self.parts.append({"file": path.name, "lines": 0, "bytes": 0})
         self._in_part = 0
 
@@ -54,20 +74,28 @@ class JsonlParts:
         lo = 0
         while lo < len(lines):
             if self._fh is None or self._in_part >= self.part_lines:
-                self.close()
+                self._close_part()
                 self._open()
             take = min(len(lines) - lo, self.part_lines - self._in_part)
             chunk = b"\n".join(lines[lo : lo + take]) + b"\n"
-            self._fh.write(chunk)
+            self._queue.put((self._fh, chunk))
             self._in_part += take
             self.parts[-1]["lines"] += take
             self.parts[-1]["bytes"] += len(chunk)
             lo += take
 
-    def close(self) -> None:
+    def _close_part(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            self._queue.put((self._fh, b""))  # an empty chunk closes the file, in order
             self._fh = None
+
+    def close(self) -> None:
+        self._close_part()
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise LmsError(f"writing events under {self.directory} failed: {self._error}")
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> None:

@@ -259,3 +259,74 @@ def test_producer_is_durable_and_batched() -> None:
     assert config["delivery_timeout_ms"] >= config["request_timeout_ms"] + config["linger_ms"]
     # Every key is one this kafka-python version knows (it refuses unknown ones at startup).
     assert set(config) <= set(KafkaProducer.DEFAULT_CONFIG)
+
+
+def test_partition_choice_matches_kafka_python_default_partitioner() -> None:
+    from kafka.partitioner.default import DefaultPartitioner
+
+    from ingestion.collector.producer import KafkaEventProducer
+
+    class Cluster:
+        def topics(self) -> set[str]:
+            return {"raw"}
+
+        def partitions_for_topic(self, topic: str) -> set[int]:
+            return set(range(6))
+
+        available_partitions_for_topic = partitions_for_topic
+
+    class Future:
+        def add_callback(self, f: Any) -> None:
+            pass
+
+        def add_errback(self, f: Any) -> None:
+            pass
+
+    class Producer:
+        def __init__(self) -> None:
+            self.sent: list[tuple[bytes | None, int | None]] = []
+
+        def partitions_for(self, topic: str) -> set[int]:
+            return set(range(6))
+
+        def send(
+            self, topic: str, value: bytes, key: bytes | None, partition: int | None
+        ) -> Future:
+            self.sent.append((key, partition))
+            return Future()
+
+    producer = KafkaEventProducer(CollectorSettings())
+    fake = Producer()
+    producer._producer = fake  # type: ignore[assignment]
+    keys = [f"stu_{i:07d}".encode() for i in range(300)] * 2
+
+    async def scenario() -> None:
+        waiter = _AckWaiter(asyncio.get_running_loop(), len(keys))
+        producer._send_records([("raw", key, b"{}") for key in keys], waiter)
+
+    asyncio.run(scenario())
+    expected = DefaultPartitioner()
+    for key, partition in fake.sent:
+        assert partition == expected.partition("raw", None, key, None, b"{}", Cluster())
+    assert len({p for _, p in fake.sent}) == 6
+
+
+def test_confluent_client_settings_match_the_kafka_python_ones() -> None:
+    from ingestion.collector.confluent import confluent_config
+
+    config = confluent_config(CollectorSettings())
+    assert config["acks"] == "all" and config["enable.idempotence"] is True
+    # librdkafka's default partitioner hashes keys differently from Java and kafka-python.
+    assert config["partitioner"] == "murmur2_random"
+
+
+def test_confluent_client_without_the_package_is_a_clear_error() -> None:
+    import importlib.util
+
+    from ingestion.collector.confluent import ConfluentEventProducer
+    from lms.errors import LmsError
+
+    if importlib.util.find_spec("confluent_kafka") is not None:
+        pytest.skip("confluent-kafka is installed")
+    with pytest.raises(LmsError, match="needs the confluent-kafka package"):
+        ConfluentEventProducer(CollectorSettings())

@@ -1,0 +1,231 @@
+"""Collector throughput into Kafka (acks=all), against the bare kafka-python producer.
+
+The collector runs as a uvicorn subprocess (1 worker, then 2) on the same machine as the load,
+which comes from this process: async httpx clients posting pre-serialised batches of 500 unique
+events. The bare producer then writes the very records the collector wrote (same keys, same
+values, same producer settings) from a single loop. Bench topics and a bench API key are created
+for the run and removed (topics deleted, key revoked) at the end; subprocesses are stopped by pid.
+
+Needs the local services (PostgreSQL for the key, Kafka): `lms services up`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from ingestion.collector.producer import producer_config
+from ingestion.collector.settings import CollectorSettings
+from ingestion.topics import admin_client, ensure_topics
+from lms.auth import PostgresKeyStore, create_key, revoke_key
+from lms.contract import load_examples
+
+BATCH = 500
+BATCHES = int(os.environ.get("LMS_BENCH_COLLECTOR_BATCHES", "120"))
+WARMUP_BATCHES = 4
+CONCURRENCY = {1: 4, 2: 8}
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def make_bodies(n_batches: int, seed: str) -> list[bytes]:
+    """Batches of unique, contract-valid events cycling through every event type."""
+    examples = list(load_examples().values())
+    bodies = []
+    for b in range(n_batches):
+        events = []
+        for i in range(BATCH):
+            event = dict(examples[(b * BATCH + i) % len(examples)])
+            event["event_id"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{seed}/{b}/{i}"))
+            event["student_id"] = f"stu_{(b * BATCH + i) % 5000:07d}"
+            events.append(event)
+        bodies.append(orjson.dumps({"events": events}))
+    return bodies
+
+
+class CollectorProcess:
+    def __init__(self, settings: CollectorSettings, workers: int, log: Path) -> None:
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "LMS_KAFKA_TOPIC_RAW": settings.kafka_topic_raw,
+            "LMS_KAFKA_TOPIC_DEAD_LETTER": settings.kafka_topic_dead_letter,
+            "LMS_COLLECTOR_CREATE_TOPICS": "false",
+        }
+        self._log = log.open("ab")
+        # Own session: the workers are children of this pid and are stopped with it.
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "ingestion.collector.app:app_factory",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"collector exited with {self.proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.base_url + "/ready", timeout=5).status_code == 200:
+                    return
+            time.sleep(0.5)
+        raise RuntimeError("collector not ready in time")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()
+
+
+async def drive(
+    base_url: str, key: str, bodies: list[bytes], concurrency: int
+) -> tuple[int, float]:
+    """Post every body with ``concurrency`` requests in flight; (events accepted, seconds)."""
+    queue = list(reversed(bodies))
+    accepted = 0
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, timeout=60, limits=limits
+    ) as client:
+
+        async def worker() -> None:
+            nonlocal accepted
+            while queue:
+                response = await client.post("/v1/events", content=queue.pop())
+                if response.status_code != 202:
+                    raise RuntimeError(
+                        f"collector answered {response.status_code}: {response.text[:200]}"
+                    )
+                accepted += orjson.loads(response.content)["accepted"]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return accepted, time.perf_counter() - started
+
+
+def bare_producer_rate(settings: CollectorSettings, topic: str, bodies: list[bytes]) -> float:
+    """The same records from one kafka-python producer with the collector's settings."""
+    from kafka import KafkaProducer
+
+    stamp = "2026-03-02T10:00:00.000000Z"
+    records = []
+    for body in bodies:
+        for event in orjson.loads(body)["events"]:
+            event["received_at"] = stamp
+            records.append((event["student_id"].encode(), orjson.dumps(event)))
+    producer = KafkaProducer(**producer_config(settings))
+    try:
+        producer.send(topic, b"warm-up").get(timeout=30)
+        started = time.perf_counter()
+        for key, value in records:
+            producer.send(topic, value=value, key=key)
+        producer.flush()
+        return len(records) / (time.perf_counter() - started)
+    finally:
+        producer.close(timeout=10)
+
+
+def run() -> dict[str, float]:
+    run_id = f"{int(time.time())}-{os.getpid()}"
+    prefix = f"lms.bench.collector.{run_id}"
+    settings = CollectorSettings(
+        kafka_topic_raw=f"{prefix}.raw", kafka_topic_dead_letter=f"{prefix}.dead-letter"
+    )
+    bare = CollectorSettings(
+        kafka_topic_raw=f"{prefix}.bare", kafka_topic_dead_letter=f"{prefix}.bare-dead-letter"
+    )
+    ensure_topics(settings)
+    ensure_topics(bare)
+    store = PostgresKeyStore(settings.platform_dsn)
+    key_name = f"bench-collector-{run_id}"
+    key, _ = create_key(store, key_name, "events:write")
+    log = Path(tempfile.gettempdir()) / f"lms-collector-bench-{run_id}.log"
+    figures: dict[str, float] = {}
+    try:
+        for workers in (1, 2):
+            bodies = make_bodies(WARMUP_BATCHES + BATCHES, f"{run_id}/{workers}")
+            collector = CollectorProcess(settings, workers, log)
+            try:
+                collector.wait_ready()
+                asyncio.run(drive(collector.base_url, key, bodies[:WARMUP_BATCHES], 2))
+                accepted, seconds = asyncio.run(
+                    drive(collector.base_url, key, bodies[WARMUP_BATCHES:], CONCURRENCY[workers])
+                )
+            finally:
+                collector.stop()
+            if accepted != BATCH * BATCHES:
+                raise RuntimeError(f"{accepted} events accepted of {BATCH * BATCHES}")
+            figures[f"collector_events_per_s_{workers}w"] = round(accepted / seconds, 1)
+        bodies = make_bodies(BATCHES, f"{run_id}/bare")
+        bare_rate = bare_producer_rate(settings, bare.kafka_topic_raw, bodies)
+    finally:
+        revoke_key(store, key_name)
+        admin = admin_client(settings)
+        try:
+            names = [settings.kafka_topic_raw, settings.kafka_topic_dead_letter]
+            names += [bare.kafka_topic_raw, bare.kafka_topic_dead_letter]
+            with contextlib.suppress(Exception):
+                admin.delete_topics(names)
+        finally:
+            admin.close()
+    best_workers = max((1, 2), key=lambda w: figures[f"collector_events_per_s_{w}w"])
+    best = figures[f"collector_events_per_s_{best_workers}w"]
+    figures.update(
+        collector_events_per_s=best,
+        collector_best_workers=float(best_workers),
+        bare_producer_events_per_s=round(bare_rate, 1),
+        collector_vs_bare_ratio=round(best / bare_rate, 3),
+    )
+    return figures
+
+
+if __name__ == "__main__":
+    result: Any = run()
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
