@@ -27,8 +27,8 @@ services-down:  ## Stop the local services this project started
 demo: setup  ## Start the services, simulate a school, print where everything is
 	$(LMS) demo
 
-demo-down:  ## Stop everything the demo started
-	@if [ -x $(LMS) ]; then $(LMS) services down; fi
+demo-down:  ## Stop everything the demo started (its collector, then the services)
+	@if [ -x $(LMS) ]; then $(LMS) demo-down; fi
 
 test: setup lint  ## The whole suite: unit tests, then integration tests on the real services
 	$(PYTEST) tests/unit

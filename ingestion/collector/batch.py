@@ -1,8 +1,9 @@
 """One request's batch, from body bytes to Kafka records and per-event outcomes (no I/O here).
 
-Hot path: the whole list is validated in one pydantic-core call (the common, all-valid case pays
-no per-event Python overhead); only when that fails is each failing event re-checked one by one
-for its reason code. Valid events are forwarded as the client's own JSON object with
+Hot path: the whole list is screened in one pydantic-core call that validates like the contract
+models without building them (``lms.contract.validate.invalid_indices``; the common, all-valid
+case pays no per-event Python overhead); only the failing events are re-checked one by one for
+their reason code. Valid events are forwarded as the client's own JSON object with
 ``received_at`` set, not re-dumped from the models: it is cheaper and keeps the producer's values
 exactly (the contract is strict, so the object holds nothing the schema does not allow).
 """
@@ -14,18 +15,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
 
 from ingestion.collector.dedup import RecentIds
 from ingestion.collector.producer import Record
 from ingestion.collector.redact import redact_event, redact_unknown
-from lms.contract import LmsEvent, check_event
+from lms.contract import check_event
+from lms.contract.validate import invalid_indices
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 REJECTED = "rejected"
-
-BATCH_ADAPTER: TypeAdapter[list[Any]] = TypeAdapter(list[LmsEvent])
 
 # Rejected events larger than this are not copied whole into the dead-letter topic: the record
 # keeps the start of the event so an operator can still recognise the producer.
@@ -132,18 +131,6 @@ class PreparedBatch:
         )
 
 
-def _invalid_indices(events: list[Any]) -> set[int]:
-    try:
-        BATCH_ADAPTER.validate_python(events)
-    except ValidationError as exc:
-        return {
-            error["loc"][0]
-            for error in exc.errors(include_url=False, include_context=False, include_input=False)
-            if error["loc"] and isinstance(error["loc"][0], int)
-        }
-    return set()
-
-
 def dead_letter_value(
     event: Any,
     index: int,
@@ -184,7 +171,7 @@ def prepare_batch(
     """Validate, de-duplicate, stamp and serialise; decide every event's outcome except the
     final one (which depends on Kafka acknowledging the records)."""
     stamp = received_at or received_at_now()
-    invalid = _invalid_indices(events) if events else set()
+    invalid = invalid_indices(events) if events else set()
     outcomes: list[Outcome] = []
     records: list[Record] = []
     accepted_ids: list[str] = []

@@ -1,23 +1,81 @@
-"""Optional Kafka client for the collector: confluent-kafka (librdkafka), when it is installed.
+"""The collector's default Kafka client: confluent-kafka (librdkafka).
 
 kafka-python spends ~70-100 µs of Python CPU per record (partitioning, record building, futures),
 which caps a collector worker well below 20,000 events/s on a 2-core machine. librdkafka does
-that work in C threads (~25 µs per record including compression). Selected with
-``LMS_COLLECTOR_KAFKA_CLIENT=confluent-kafka``; the default stays kafka-python, which the
-platform environment ships.
+that work in C threads; the Python side is one ``produce()`` call and one delivery callback per
+record. ``LMS_COLLECTOR_KAFKA_CLIENT=kafka-python`` selects the pure-Python client instead
+(ingestion/collector/producer.py).
+
+Records are handed to librdkafka from the event loop itself (``produce()`` only queues; it
+never waits for the network); only when the local queue is full does a request continue in a
+worker thread that waits for room. A batch waits on one asyncio future resolved by its last
+delivery callback (or its first failure) from the polling thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any
 
-from ingestion.collector.producer import ProducerUnavailable, Record, _AckWaiter
+from ingestion.collector.producer import ProducerUnavailable, Record
 from ingestion.collector.settings import CollectorSettings
 from lms.errors import LmsError
+
+log = logging.getLogger(__name__)
+
+
+class _Delivery:
+    """One batch's delivery callback: counts acknowledgements, resolves one loop future.
+
+    Callbacks run on whichever thread serves librdkafka's queue (the poller, or close()'s flush):
+    ``next()`` on an ``itertools.count`` is atomic, so no lock is needed per record.
+    """
+
+    __slots__ = ("_count", "_failed", "_future", "_loop", "_total")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, total: int) -> None:
+        self._loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+        self._count = itertools.count(1)
+        self._total = total
+        self._failed = False
+
+    @property
+    def future(self) -> asyncio.Future[None]:
+        return self._future
+
+    def __call__(self, err: Any, _msg: Any = None) -> None:
+        if err is None:
+            if next(self._count) == self._total and not self._failed:
+                self._notify(None)
+        else:
+            self.fail(err)
+
+    def fail(self, err: Any) -> None:
+        if self._failed:
+            return
+        self._failed = True
+        name = err.name() if hasattr(err, "name") else type(err).__name__
+        self._notify(f"Kafka refused the write: {name}")
+
+    def _notify(self, problem: str | None) -> None:
+        # RuntimeError: the loop closed during shutdown, nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._resolve, problem)
+
+    def _resolve(self, problem: str | None) -> None:
+        if self._future.done():
+            return  # the request already timed out
+        if problem is None:
+            self._future.set_result(None)
+        else:
+            self._future.set_exception(ProducerUnavailable(problem))
 
 
 def confluent_config(settings: CollectorSettings) -> dict[str, Any]:
@@ -38,6 +96,8 @@ def confluent_config(settings: CollectorSettings) -> dict[str, Any]:
         "partitioner": "murmur2_random",
         # As with kafka-python: never create a topic with broker defaults by producing to it.
         "allow.auto.create.topics": False,
+        # Reconnect within a second once a restarted broker is back (librdkafka's default: 10 s).
+        "reconnect.backoff.max.ms": 1000,
     }
 
 
@@ -53,7 +113,11 @@ class ConfluentEventProducer:
                 "install it or use kafka-python"
             ) from None
         self._settings = settings
-        self._producer = Producer(confluent_config(settings))
+        # librdkafka's own log lines go through Python logging (JSON like the rest), served by
+        # the polling thread.
+        self._producer = Producer(
+            confluent_config(settings), logger=logging.getLogger("lms.collector.kafka")
+        )
         self._closed = threading.Event()
         # Delivery callbacks run inside poll(): one thread serves them for every request.
         self._poller = threading.Thread(target=self._poll, name="lms-collector-poll", daemon=True)
@@ -70,41 +134,42 @@ class ConfluentEventProducer:
             return False
         return True
 
-    def _send_records(self, records: Sequence[Record], waiter: _AckWaiter) -> None:
+    def _produce(
+        self, records: Sequence[Record], delivery: _Delivery, start: int, wait: bool
+    ) -> int:
+        """Queue records from ``start``; returns where it stopped (a full queue when not
+        ``wait``), ``len(records)`` when done or failed."""
         produce = self._producer.produce
-        acked = waiter.acked
-        failed = waiter.failed
-
-        def delivered(err: Any, _msg: Any) -> None:
-            if err is None:
-                acked(None)
-            else:
-                failed(RuntimeError(str(err)))
-
-        for topic, key, value in records:
+        for index in range(start, len(records)):
+            topic, key, value = records[index]
             deadline = None
             while True:
                 try:
-                    produce(topic, value=value, key=key, on_delivery=delivered)
+                    produce(topic, value=value, key=key, on_delivery=delivery)
                     break
                 except BufferError:
+                    if not wait:
+                        return index
                     # Local queue full: wait for deliveries to drain it, at most MAX_BLOCK_S.
                     deadline = deadline or time.monotonic() + self.MAX_BLOCK_S
                     if time.monotonic() > deadline:
-                        failed(BufferError("producer queue full"))
-                        return
+                        delivery.fail(BufferError("producer queue full"))
+                        return len(records)
                     time.sleep(0.005)
                 except Exception as exc:  # KafkaException: unknown topic, too large, closed
-                    failed(exc)
-                    return
+                    delivery.fail(exc)
+                    return len(records)
+        return len(records)
 
     async def send_all(self, records: Sequence[Record]) -> None:
-        waiter = _AckWaiter(asyncio.get_running_loop(), len(records))
         if not records:
             return
-        await asyncio.to_thread(self._send_records, records, waiter)
+        delivery = _Delivery(asyncio.get_running_loop(), len(records))
+        stopped = self._produce(records, delivery, 0, wait=False)
+        if stopped < len(records):
+            await asyncio.to_thread(self._produce, records, delivery, stopped, True)
         try:
-            await asyncio.wait_for(waiter.future, self._settings.collector_ack_timeout_s + 2)
+            await asyncio.wait_for(delivery.future, self._settings.collector_ack_timeout_s + 2)
         except TimeoutError:
             raise ProducerUnavailable(
                 f"Kafka did not acknowledge within {self._settings.collector_ack_timeout_s:g} s"

@@ -57,6 +57,80 @@ def use_native_crc32c() -> str:
 
 CRC32C_IMPLEMENTATION = use_native_crc32c()
 
+
+def repair_idempotent_reset() -> bool:
+    """Make kafka-python's idempotent producer ask for a new producer id after a reset.
+
+    When a batch that had already been sent expires (typically: a broker restart outlasts the
+    delivery timeout while the batch is being retried), kafka-python's Sender calls
+    ``TransactionManager.reset_producer_id()``: the producer id becomes -1 but the state stays
+    READY. The Sender re-initialises only from UNINITIALIZED (``init_producer_id`` is a no-op
+    otherwise), and refuses to send, or even to expire batches, without a producer id: from then
+    on every record waits forever and the collector answers 503 after its ack timeout, with
+    Kafka healthy and nothing logged (kafka-python 3.0.12). The Java client's
+    ``resetIdempotentProducerId`` moves to UNINITIALIZED, which is what this does, so the next
+    Sender loop sends InitProducerId and production resumes with fresh sequence numbers.
+    Returns whether the patch is in place.
+    """
+    try:
+        from kafka.producer.transaction_manager import TransactionManager, TransactionState
+    except ImportError:  # pragma: no cover - another kafka-python layout
+        return False
+    original = TransactionManager.reset_producer_id
+    if getattr(original, "_lms_repaired", False):
+        return True
+
+    def reset_producer_id(self: Any) -> None:
+        original(self)
+        if not self.is_transactional():
+            with self._lock:
+                # Not through _transition_to: kafka-python forbids any move to UNINITIALIZED.
+                self._current_state = TransactionState.UNINITIALIZED
+                self._last_error = None
+            log.warning("kafka producer id reset after expired in-flight records; re-initialising")
+
+    reset_producer_id._lms_repaired = True  # type: ignore[attr-defined]
+    TransactionManager.reset_producer_id = reset_producer_id  # type: ignore[method-assign]
+    return True
+
+
+IDEMPOTENT_RESET_REPAIRED = repair_idempotent_reset()
+
+
+def producer_wedged(producer: KafkaProducer) -> bool:
+    """True when an idempotent producer has no producer id and nothing will fetch one (the state
+    ``repair_idempotent_reset`` prevents; checked as a second line of defence)."""
+    manager = getattr(producer, "_transaction_manager", None)
+    if manager is None or manager.is_transactional():
+        return False
+    try:
+        from kafka.producer.transaction_manager import TransactionState
+    except ImportError:  # pragma: no cover
+        return False
+    return bool(
+        not manager.has_producer_id()
+        and manager._current_state == TransactionState.READY
+        and not manager.has_in_flight_transactional_request()
+    )
+
+
+def close_producer(producer: KafkaProducer, timeout_s: float) -> None:
+    """Close, and force the close when pending records cannot be flushed in time.
+
+    kafka-python's ``close`` raises from its flush on timeout *before* force-closing the sender
+    thread, which then keeps running (and the collector's shutdown failed on that exception).
+    """
+    try:
+        producer.close(timeout=timeout_s)
+    except KafkaError as exc:
+        log.warning("kafka producer did not flush in %g s (%s); closing it anyway", timeout_s, exc)
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
+            sender.join(timeout=5)
+        producer._closed = True  # keeps __del__ from trying again
+
+
 # (topic, key, value): keys and values are bytes, serialised by the caller.
 Record = tuple[str, bytes | None, bytes]
 
@@ -151,6 +225,10 @@ def producer_config(settings: CollectorSettings) -> dict[str, Any]:
         "request_timeout_ms": max(1000, ack_timeout_ms - settings.collector_linger_ms - 1000),
         "delivery_timeout_ms": ack_timeout_ms,
         "max_block_ms": 5000,
+        # kafka-python backs off reconnecting up to 30 s by default: after a broker restart the
+        # collector then kept answering 503 for up to 30 s with Kafka healthy. 1 s, as the Java
+        # client, is one connection attempt per second while a broker is down.
+        "reconnect_backoff_max_ms": 1000,
         # Topics are created by ingestion/topics.py with their partitions and retention; a
         # mistyped topic name must fail (503, /ready says why), not create a topic with defaults.
         "allow_auto_create_topics": False,
@@ -170,6 +248,9 @@ class KafkaEventProducer:
     RETRY_AFTER_S = 2.0
     # Distinct keys (students) whose partition is remembered, per topic.
     MAX_CACHED_KEYS = 500_000
+    # A request waits this much beyond the delivery timeout, by which kafka-python must have
+    # acknowledged or failed every record.
+    ACK_MARGIN_S = 2.0
 
     def __init__(self, settings: CollectorSettings) -> None:
         self._settings = settings
@@ -185,7 +266,9 @@ class KafkaEventProducer:
     def _get(self) -> KafkaProducer:
         producer = self._producer
         if producer is not None:
-            return producer
+            if not producer_wedged(producer):
+                return producer
+            self._discard(producer, "no producer id and none requested")
         with self._lock:
             if self._producer is not None:
                 return self._producer
@@ -205,6 +288,21 @@ class KafkaEventProducer:
                 raise ProducerUnavailable("Kafka is unreachable") from None
             return self._producer
 
+    def _discard(self, producer: KafkaProducer, why: str) -> None:
+        """Replace a producer that stopped delivering: the next request builds a new one.
+
+        Its pending records fail (their requests answer 503 and are retried by the clients);
+        the close runs on a thread of its own so no request waits for it.
+        """
+        with self._lock:
+            if self._producer is not producer:
+                return  # already replaced by another request
+            self._producer = None
+        log.error("kafka producer replaced: %s", why)
+        threading.Thread(
+            target=close_producer, args=(producer, 0), name="lms-collector-close", daemon=True
+        ).start()
+
     def connect(self) -> bool:
         """Try to connect now (startup); False when Kafka is not reachable yet."""
         try:
@@ -222,7 +320,7 @@ class KafkaEventProducer:
             table = self._partition_tables[(topic, count)] = {}
         return count, table
 
-    def _send_records(self, records: Sequence[Record], waiter: _AckWaiter) -> None:
+    def _send_records(self, records: Sequence[Record], waiter: _AckWaiter) -> KafkaProducer:
         producer = self._get()
         send = producer.send
         acked = waiter.acked
@@ -247,20 +345,27 @@ class KafkaEventProducer:
                 # Buffer full or metadata unavailable for max_block_ms: stop, nothing more will
                 # succeed soon. Records already queued may still be delivered (at-least-once).
                 failed(exc)
-                return
+                return producer
             future.add_callback(acked)
             future.add_errback(failed)
+        return producer
 
     async def send_all(self, records: Sequence[Record]) -> None:
         loop = asyncio.get_running_loop()
         waiter = _AckWaiter(loop, len(records))
         if not records:
             return
-        await asyncio.to_thread(self._send_records, records, waiter)
+        producer = await asyncio.to_thread(self._send_records, records, waiter)
         try:
             # A little beyond the delivery timeout: kafka-python fails the records itself first.
-            await asyncio.wait_for(waiter.future, self._settings.collector_ack_timeout_s + 2)
+            await asyncio.wait_for(
+                waiter.future, self._settings.collector_ack_timeout_s + self.ACK_MARGIN_S
+            )
         except TimeoutError:
+            # kafka-python neither delivered nor expired the records within its own delivery
+            # timeout: the producer is stuck (see repair_idempotent_reset); later requests get a
+            # new one instead of waiting on it too.
+            self._discard(producer, "records neither acknowledged nor expired in time")
             raise ProducerUnavailable(
                 f"Kafka did not acknowledge within {self._settings.collector_ack_timeout_s:g} s"
             ) from None
@@ -297,7 +402,7 @@ class KafkaEventProducer:
             producer, self._producer = self._producer, None
         if producer is not None:
             # Flushes what is queued; waiting requests have had their answer or will time out.
-            producer.close(timeout=5)
+            close_producer(producer, 5)
         with self._admin_lock:
             if self._admin is not None:
                 self._admin.close()

@@ -19,7 +19,8 @@ MIB = 1024 * 1024
 class CollectorSettings(Settings):
     # HTTP server (`lms collector run` flags override these).
     collector_host: str = "127.0.0.1"
-    collector_port: int = Field(default=8080, ge=1, le=65535)
+    # 58080: in the platform's 5xxxx range, away from the commonly taken 8080.
+    collector_port: int = Field(default=58080, ge=1, le=65535)
     collector_workers: int = Field(default=1, ge=1, le=64)
 
     # Request limits: 413 beyond either.
@@ -33,13 +34,15 @@ class CollectorSettings(Settings):
     # API key cache (revocations take effect within collector_key_cache_ttl_s).
     collector_key_cache_ttl_s: float = Field(default=30.0, ge=0)
 
-    # Kafka client: kafka-python (in the platform environment) or confluent-kafka (librdkafka,
-    # ~3x less CPU per record; needs the confluent-kafka package), see ingestion/collector/confluent.py.
-    collector_kafka_client: Literal["kafka-python", "confluent-kafka"] = "kafka-python"
+    # Kafka client: confluent-kafka (librdkafka: partitioning, batching, compression and acks in
+    # C threads, ~3x less Python CPU per record) or kafka-python; see
+    # ingestion/collector/confluent.py and producer.py.
+    collector_kafka_client: Literal["confluent-kafka", "kafka-python"] = "confluent-kafka"
 
-    # Kafka producer. gzip because kafka-python's lz4/zstd/snappy need packages the platform
-    # environment does not install; "none" trades disk and network for CPU.
-    collector_compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = "gzip"
+    # Kafka producer. lz4 costs a fraction of gzip's CPU for a little less compression.
+    # confluent-kafka supports every codec here; kafka-python needs a package for lz4 (in the
+    # platform environment), zstd (zstandard) and snappy (python-snappy).
+    collector_compression: Literal["lz4", "gzip", "zstd", "snappy", "none"] = "lz4"
     collector_linger_ms: int = Field(default=5, ge=0)
     collector_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     collector_ack_timeout_s: float = Field(default=15.0, gt=0)

@@ -44,6 +44,9 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # No empty micro-batch just to advance the watermark: the dedup state is pruned on the
+        # next batch with data anyway, and an empty batch costs a full state-store round trip.
+        .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
         # The file sink's commit log through Hadoop's FileSystem API: the FileContext API checks
         # that a parent "directory" exists, which an object store cannot always answer truthfully.
         .config(

@@ -6,6 +6,8 @@ Each step is idempotent, so a second run reuses the services and rewrites the sa
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -13,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lms.errors import UsageError
+from lms.errors import LmsError, UsageError
 from lms.settings import Settings, get_settings
 
 
@@ -62,7 +64,138 @@ def demo(
     }
     _done(started)
 
+    started = _step("ingest: the school's events through the collector into Kafka")
+    api_key = _demo_api_key(settings)
+    collector_url = _ensure_collector(settings)
+    from ingestion.post import post_files
+
+    tally = post_files(out_dir, collector_url, api_key)
+    summary["collector"] = {
+        "url": collector_url,
+        "accepted": tally.accepted,
+        "duplicate": tally.duplicate,
+        "rejected": tally.rejected,
+        "reasons": dict(tally.rejected_reasons),
+    }
+    typer.echo(f"   {tally.line()}", err=True)
+    _done(started)
+
+    started = _step("land: Spark → lake (S3 Parquet) and warehouse raw layer; OLTP snapshots")
+    from ingestion.landing.events import land
+    from ingestion.landing.snapshots import snapshot
+    from ingestion.landing.spark import build_session
+
+    spark = build_session(settings, "lms-demo")
+    try:
+        landed = land(spark, settings)
+        snapshots = snapshot(spark, settings)
+    finally:
+        spark.stop()
+    summary["landing"] = {r.query: r.input_rows for r in landed}
+    summary["snapshots"] = {r.table: r.rows for r in snapshots}
+    summary["raw_counts"] = _raw_counts(settings)
+    _done(started)
+
     _print_summary(settings, summary)
+
+
+def _demo_dir(settings: Settings) -> Path:
+    path = settings.state_dir / "demo"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _demo_api_key(settings: Settings) -> str:
+    """The demo's own events:write key, created once and kept (mode 600) in the state dir."""
+    from lms.auth.manage import create_key
+    from lms.auth.store import PostgresKeyStore
+
+    key_file = _demo_dir(settings) / "api-key"
+    store = PostgresKeyStore(settings.platform_dsn)
+    if key_file.exists():
+        from lms.auth.keys import hash_key
+
+        key = key_file.read_text().strip()
+        record = store.find_by_hash(hash_key(key))
+        if record is not None and not record.is_revoked:
+            return key
+    key, _ = create_key(store, f"demo-{int(time.time())}", "events:write")
+    key_file.touch(mode=0o600)
+    key_file.write_text(key + "\n")
+    return key
+
+
+# The demo's collector is found by its pid file; the pid is only trusted (and signalled) while its
+# command line still is `lms collector run`, so a reused pid is never touched.
+COLLECTOR_MARKER = "collector"
+
+
+def _ensure_collector(settings: Settings) -> str:
+    """Start the collector for the demo (once), tracked by a pid file so demo-down can stop it."""
+    import httpx
+
+    from ingestion.collector.settings import get_collector_settings
+    from lms.services.base import current_user, pid_belongs_to, read_pid_file, spawn, write_pid_file
+
+    port = get_collector_settings().collector_port
+    url = f"http://127.0.0.1:{port}"
+    pid_file = settings.state_dir / "run" / "collector.pid"
+    pid = read_pid_file(pid_file)
+    if pid is None or not pid_belongs_to(pid, COLLECTOR_MARKER):
+        lms = Path(sys.executable).with_name("lms")
+        log = settings.state_dir / "logs" / "collector.log"
+        proc, _ = spawn(
+            [str(lms), "collector", "run", "--port", str(port)],
+            log_path=log,
+            cwd=Path.cwd(),
+            env=dict(os.environ),
+            run_as=current_user(),
+            label="collector",
+        )
+        write_pid_file(pid_file, proc.pid)
+        typer.echo(f"   collector starting (pid {proc.pid}, log {log})", err=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise LmsError(f"collector did not become ready at {url} (log: .state/logs/collector.log)")
+
+
+def _raw_counts(settings: Settings) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(settings.warehouse_dsn) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.tables where table_schema = %s "
+                "order by table_name",
+                (settings.raw_schema,),
+            )
+        ]
+        return {
+            t: conn.execute(f"select count(*) from {settings.raw_schema}.{t}").fetchone()[0]  # type: ignore[index]
+            for t in tables
+        }
+
+
+def demo_down() -> None:
+    """Stop what `lms demo` started: its collector, then the local services (data kept)."""
+    from lms.services.base import pid_belongs_to, read_pid_file, terminate
+    from lms.services.manager import ServiceManager
+
+    settings = get_settings()
+    pid_file = settings.state_dir / "run" / "collector.pid"
+    pid = read_pid_file(pid_file)
+    if pid is not None and pid_belongs_to(pid, COLLECTOR_MARKER):
+        terminate(pid, COLLECTOR_MARKER, signal.SIGTERM, 20)
+        typer.echo(f"collector     stopped (pid {pid})")
+    pid_file.unlink(missing_ok=True)
+    ServiceManager(settings, report=typer.echo).down()
 
 
 def _print_summary(settings: Settings, summary: dict[str, Any]) -> None:
@@ -85,6 +218,26 @@ def _print_summary(settings: Settings, summary: dict[str, Any]) -> None:
         f"  truth: {Path(sim['directory']) / 'truth'}",
         f"  planted: {json.dumps(sim['planted'].get('cohorts', {}))}, "
         f"cheaters {sim['planted'].get('cheaters', 0)}",
+        "",
+        f"Collector: {summary['collector']['url']}/v1/events (OpenAPI: /docs)",
+        f"  accepted {summary['collector']['accepted']:,}, duplicate "
+        f"{summary['collector']['duplicate']:,}, rejected (dead-lettered) "
+        f"{summary['collector']['rejected']:,}",
+        f"  Kafka {settings.kafka_bootstrap_servers}: topics {settings.kafka_topic_raw}, "
+        f"{settings.kafka_topic_dead_letter}",
+        "",
+        "Lake (S3 at " + settings.s3_endpoint_url + "):",
+        f"  {settings.lake_root}/events/event_date=…/event_type=…/  "
+        f"({summary['landing'].get('land_events_lake', 0):,} events landed this run)",
+        f"  {settings.lake_root}/oltp/<table>/snapshot_date=…/  (personal data removed)",
+        "",
+        "Warehouse raw layer (PostgreSQL "
+        + settings.pg_dsn().replace(settings.pg_password, "***")
+        + "):",
+        *(
+            f"  {settings.raw_schema}.{table:<22} {rows:,} rows"
+            for table, rows in summary["raw_counts"].items()
+        ),
         "",
         "Next: lms --help; docs/architecture.md",
     ]

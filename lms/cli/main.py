@@ -37,6 +37,7 @@ def _register() -> None:
     )
     app.add_typer(ingest.app, name="ingest")
     app.command("demo")(demo.demo)
+    app.command("demo-down")(demo.demo_down)
 
 
 def run() -> None:

@@ -23,8 +23,8 @@ from lms.simulator.population import (
     student_truth,
     topic_ability_truth,
 )
-from lms.simulator.school import School, ShardResult, merge, plan_school, run_shards
-from lms.simulator.writers import JsonlParts, load_oltp, save_oltp_files, write_json, write_parquet
+from lms.simulator.school import School, ShardResult, plan_school, run_school
+from lms.simulator.writers import load_oltp, save_oltp_files, write_json, write_parquet
 
 
 def ensure_writable(directory: Path) -> None:
@@ -118,7 +118,6 @@ def run_simulation(
     ensure_writable(out_dir)
     started = time.perf_counter()
     school = plan_school(cfg)
-    tables = oltp_tables(school)
 
     done = {"shards": 0, "lines": 0}
 
@@ -129,15 +128,19 @@ def run_simulation(
             on_progress(done["shards"], cfg.n_shards, done["lines"])
 
     with tempfile.TemporaryDirectory(prefix=".shards-", dir=out_dir) as spool:
-        results = run_shards(school, workers, shard_done, Path(spool))
-        generated = time.perf_counter()
-        stream = merge(results)
-    writer = JsonlParts(out_dir, part_lines)
-    for batch in stream.batches():
-        writer.write(batch)
-    writer.close()
-    events_written = time.perf_counter()
+        results, parts, generated = run_school(
+            school,
+            out_dir,
+            Path(spool),
+            workers=workers,
+            part_lines=part_lines,
+            on_shard=shard_done,
+        )
+        events_written = time.perf_counter()
 
+    # The OLTP rows (enrollment outcomes) draw from their own stream: built after the events, so
+    # the workers start sooner; the bytes are the same either way.
+    tables = oltp_tables(school)
     planted = write_truth(out_dir / "truth", school, results)
     if oltp_dsn is not None:
         from lms.oltp.migrate import migrate
@@ -157,6 +160,9 @@ def run_simulation(
     pop = school.population
     cohorts = Counter(pop.cohort())
     enrollments = tables["enrollments"]
+    n_lines = sum(r.n_lines for r in results)
+    occurred = [r.occurred_range for r in results if r.occurred_range is not None]
+    arrivals = [(int(r.arrival_ms[0]), int(r.arrival_ms[-1])) for r in results if r.n_lines]
     finished = time.perf_counter()
     manifest: dict[str, Any] = {
         "simulator": "lms.simulator",
@@ -164,7 +170,7 @@ def run_simulation(
         "args": cfg.to_json(),
         "seed": cfg.seed,
         "events": {
-            "lines": len(stream),
+            "lines": n_lines,
             "valid_events": n_valid,
             "by_type": dict(sorted(counts.items())),
             "duplicates": planted["duplicate_events"],
@@ -173,13 +179,13 @@ def run_simulation(
             "late": planted["late_events"],
             "late_share": planted["late_events"] / n_valid if n_valid else 0.0,
             "order": "arrival",
-            "parts": writer.parts,
+            "parts": parts,
         },
         "time_range": {
-            "occurred_min": iso_z(int(stream.occurred_ms.min())) if n_valid else None,
-            "occurred_max": iso_z(int(stream.occurred_ms.max())) if n_valid else None,
-            "arrival_min": iso_z(int(stream.arrival_ms.min())) if n_valid else None,
-            "arrival_max": iso_z(int(stream.arrival_ms.max())) if n_valid else None,
+            "occurred_min": iso_z(min(o[0] for o in occurred)) if n_valid else None,
+            "occurred_max": iso_z(max(o[1] for o in occurred)) if n_valid else None,
+            "arrival_min": iso_z(min(a[0] for a in arrivals)) if n_valid else None,
+            "arrival_max": iso_z(max(a[1] for a in arrivals)) if n_valid else None,
         },
         "planted": {
             "students": cfg.students,

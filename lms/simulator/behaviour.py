@@ -21,8 +21,10 @@ import json
 import math
 import random
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import TypeVar
 
 import numpy as np
 
@@ -58,6 +60,8 @@ BUFFERING_DEVICES = frozenset({"mobile", "tablet"})
 BUFFERING_EVENT_SHARE = 0.45
 WEEKEND_FACTOR = 0.6
 
+T = TypeVar("T")
+
 # Decimal text of non-negative numbers, indexed by the value in tenths / hundredths: a list lookup
 # is several times cheaper than float formatting. Every value written through them is bounded
 # (depth <= 100, visible <= 630 s, video positions and watch time <= 8 * 1500 s, hidden <= 45 s);
@@ -65,12 +69,21 @@ WEEKEND_FACTOR = 0.6
 TENTHS = [f"{i // 10}.{i % 10}" for i in range(150_001)]
 N_HUNDREDTHS = 100_000
 HUNDREDTHS = [f"{i // 100}.{i % 100:02d}" for i in range(N_HUNDREDTHS)]
+SCROLL_BLOCK = 1 << 16
+SCROLL_FORMAT = '{}{},"visible_s":{}}}}}'
 LOGIN_BODY = {
     m: f'"event_type":"login","course_id":null,"payload":{{"method":"{m}"}}}}'
     for m in ("password", "sso", "token")
 }
 LOGOUT_USER = '"event_type":"logout","course_id":null,"payload":{"reason":"user"}}'
 LOGOUT_TIMEOUT = '"event_type":"logout","course_id":null,"payload":{"reason":"timeout"}}'
+
+
+def pick(seq: Sequence[T], idx: list[int]) -> list[T]:
+    """``[seq[i] for i in idx]`` at C speed."""
+    if len(idx) > 1:
+        return list(itemgetter(*idx)(seq))
+    return [seq[i] for i in idx]
 
 
 def page_body(cpart: str, page_type: str, chapter: str | None, path: str) -> str:
@@ -179,10 +192,22 @@ class EnrollmentState:
 
 
 @dataclass
+class EventBlock:
+    """Events of one type generated in bulk (numpy), as columns."""
+
+    etype: str
+    ts: np.ndarray  # occurred ms
+    delay: np.ndarray  # delivery delay ms
+    sessions: list[str]
+    bodies: list[str]
+
+
+@dataclass
 class RawEvents:
     # One tuple per event: (occurred ms, delivery delay ms, event_type, session part, body). The
     # line is head + session part + body (see ``delivery``).
     records: list[tuple[int, int, str, str, str]] = field(default_factory=list)
+    blocks: list[EventBlock] = field(default_factory=list)
     # (live_class_id, student_id, joined_ms, left_ms, leave_event_sent)
     attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
 
@@ -216,6 +241,15 @@ class ShardBehaviour:
         self.text = {c.course_id: course_text(c) for c in catalog.courses}
         # Standard normal draws in bulk (numpy), seeded from the shard's stream.
         self.normal = _normal_stream(np.random.default_rng(rnd.getrandbits(64))).__next__
+        # Scrolls are generated in bulk at the end: a read only draws how many scrolls it makes
+        # and takes their uniforms from blocks drawn in numpy, whose prefix sums give the time
+        # it lasts; the scroll events themselves are expanded from ``scroll_reads``.
+        self.scroll_rng = np.random.default_rng(rnd.getrandbits(64))
+        self.scroll_blocks: list[np.ndarray] = []
+        self.scroll_csum: list[float] = []
+        self.scroll_pos = SCROLL_BLOCK
+        # (now, n scrolls, target depth, global index in the blocks, delay, session part, head)
+        self.scroll_reads: list[tuple[int, int, float, int, int, str, str]] = []
 
     # -- emission ----------------------------------------------------------------------------
 
@@ -245,7 +279,39 @@ class ShardBehaviour:
     def run(self) -> RawEvents:
         for i in range(len(self.st.student_ids)):
             self.simulate_student(i)
+        if self.scroll_reads:
+            self.out.blocks.append(self.expand_scrolls())
         return self.out
+
+    def new_scroll_block(self) -> None:
+        csum = np.zeros(SCROLL_BLOCK + 1)
+        np.cumsum(self.scroll_rng.random(SCROLL_BLOCK), out=csum[1:])
+        self.scroll_blocks.append(csum)
+        self.scroll_csum = csum.tolist()
+        self.scroll_pos = 0
+
+    def expand_scrolls(self) -> EventBlock:
+        now_c, n_c, target_c, at_c, delay_c, sp_c, head_c = zip(*self.scroll_reads, strict=True)
+        n = np.asarray(n_c, dtype=np.int64)
+        total = int(n.sum())
+        read = np.repeat(np.arange(len(n)), n)
+        k = np.arange(total) - np.repeat(np.cumsum(n) - n, n) + 1
+        csum = np.concatenate(self.scroll_blocks)
+        at = np.asarray(at_c, dtype=np.int64)[read]
+        visible = 8.0 * k + 82.0 * (csum[at + k] - csum[at])
+        ts = np.asarray(now_c, dtype=np.int64)[read] + (visible * 1000).astype(np.int64)
+        depth = np.asarray(target_c)[read] * 10.0 / n[read] * k + 0.5
+        depth_text = pick(TENTHS, depth.astype(np.int64).tolist())
+        visible_text = pick(TENTHS, (visible * 10 + 0.5).astype(np.int64).tolist())
+        reads = read.tolist()
+        bodies = list(map(SCROLL_FORMAT.format, pick(head_c, reads), depth_text, visible_text))
+        return EventBlock(
+            "scroll_event",
+            ts,
+            np.asarray(delay_c, dtype=np.int64)[read],
+            pick(sp_c, reads),
+            bodies,
+        )
 
     def simulate_student(self, i: int) -> None:
         cfg, rnd, st = self.cfg, self.rnd, self.st
@@ -391,21 +457,25 @@ class ShardBehaviour:
         append((now, delay, "page_view", sp, text.chapter_page[chid]))
         target = 100.0 if random_() < 0.3 + 0.6 * eng else 15.0 + 75.0 * random_()
         n = 2 + int(random_() * 5)
-        visible = 0.0
-        head = text.scroll[chid]
-        tenths = TENTHS
-        step = target * 10.0 / n
-        for k in range(1, n + 1):
-            visible += 8.0 + 82.0 * random_()
-            append(
-                (
-                    now + int(visible * 1000),
-                    delay,
-                    "scroll_event",
-                    sp,
-                    f'{head}{tenths[int(step * k + 0.5)]},"visible_s":{tenths[int(visible * 10 + 0.5)]}}}}}',
-                )
+        at = self.scroll_pos
+        if at + n > SCROLL_BLOCK:
+            self.new_scroll_block()
+            at = 0
+        csum = self.scroll_csum
+        # Each scroll comes 8..90 s after the previous one (see ``expand_scrolls``).
+        visible = 8.0 * n + 82.0 * (csum[at + n] - csum[at])
+        self.scroll_pos = at + n
+        self.scroll_reads.append(
+            (
+                now,
+                n,
+                target,
+                (len(self.scroll_blocks) - 1) * (SCROLL_BLOCK + 1) + at,
+                delay,
+                sp,
+                text.scroll[chid],
             )
+        )
         return now + int(visible * 1000) + 1_000 + int(random_() * 29_000)
 
     def watch_video(

@@ -24,7 +24,14 @@ import numpy as np
 import orjson
 
 from lms.simulator.behaviour import RawEvents
-from lms.simulator.encoding import EVENT_TYPES, HEAD_LEN, head_matrix, id_of, uuid4_strings
+from lms.simulator.encoding import (
+    EVENT_TYPES,
+    HEAD_LEN,
+    head_rows,
+    uuid4_strings,
+    uuid_bytes,
+    uuid_strings,
+)
 
 NUMERIC_FIELDS = (
     "position_s",
@@ -114,19 +121,19 @@ class DeliveredShard:
     def _head_strings(self) -> list[str]:
         n = len(self.bodies)
         text = self.heads.tobytes().decode("ascii")
-        heads = [text[i : i + HEAD_LEN] for i in range(0, n * HEAD_LEN, HEAD_LEN)]
+        ends = range(HEAD_LEN, (n + 1) * HEAD_LEN, HEAD_LEN)
+        heads = list(map(text.__getitem__, map(slice, range(0, n * HEAD_LEN, HEAD_LEN), ends)))
         for k in np.flatnonzero(~self.has_head).tolist():
             heads[k] = ""
         return heads
 
-    def text(self) -> str:
-        """Every line, newline-terminated, as one string."""
+    def rest_text(self) -> str:
+        """What follows the head of every line, newline-terminated, as one string."""
         n = len(self.bodies)
-        parts: list[str] = [""] * (4 * n)
-        parts[0::4] = self._head_strings()
-        parts[1::4] = self.sessions
-        parts[2::4] = self.bodies
-        parts[3::4] = ["\n"] * n
+        parts: list[str] = [""] * (3 * n)
+        parts[0::3] = self.sessions
+        parts[1::3] = self.bodies
+        parts[2::3] = ["\n"] * n
         return "".join(parts)
 
     @property
@@ -142,7 +149,7 @@ def deliver(
 ) -> DeliveredShard:
     """Ids, timestamps and delivery noise for a shard, in arrival order."""
     records = raw.records
-    n = len(records)
+    n = len(records) + sum(len(b.bodies) for b in raw.blocks)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return DeliveredShard(
@@ -156,27 +163,44 @@ def deliver(
             n_valid=0,
             attendance=raw.attendance,
         )
-    ts_col, delay_col, type_col, sessions, bodies = zip(*records, strict=True)
-    ts = np.asarray(ts_col, dtype=np.int64)
-    delay = np.asarray(delay_col, dtype=np.int64)
-    counts = Counter(type_col)
-    heads = head_matrix(rng, ts)
+    counts: Counter[str] = Counter()
+    ts_parts: list[np.ndarray] = []
+    delay_parts: list[np.ndarray] = []
+    sessions: list[str] = []
+    bodies: list[str] = []
+    if records:
+        ts_col, delay_col, type_col, session_col, body_col = zip(*records, strict=True)
+        ts_parts.append(np.asarray(ts_col, dtype=np.int64))
+        delay_parts.append(np.asarray(delay_col, dtype=np.int64))
+        counts.update(type_col)
+        sessions.extend(session_col)
+        bodies.extend(body_col)
+    for block in raw.blocks:
+        ts_parts.append(block.ts)
+        delay_parts.append(block.delay)
+        counts[block.etype] += len(block.bodies)
+        sessions.extend(block.sessions)
+        bodies.extend(block.bodies)
+    ts = np.concatenate(ts_parts)
+    delay = np.concatenate(delay_parts)
+    ids = uuid_bytes(rng, n)
     latency = rng.lognormal(np.log(300.0), 0.8, size=n).astype(np.int64)
     arrival = ts + delay + latency
 
     late = np.flatnonzero(delay > 0)
-    late_ids = [id_of(heads[k]) for k in late.tolist()]
+    late_ids = uuid_strings(ids[late])
 
     dup = np.flatnonzero(rng.random(n) < duplicate_rate)
     dup_arrival = arrival[dup] + rng.integers(1_000, 900_000, size=len(dup))
-    duplicate_ids = [id_of(heads[k]) for k in dup.tolist()]
+    duplicate_ids = uuid_strings(ids[dup])
 
     bad = np.flatnonzero(rng.random(n) < invalid_rate)
     kinds = rng.integers(len(INVALID_KINDS), size=len(bad))
     new_ids = uuid4_strings(rng, len(bad))
     invalid: list[tuple[str | None, str, str]] = []
     for k, kind, new_id in zip(bad.tolist(), kinds.tolist(), new_ids, strict=True):
-        whole = heads[k].tobytes().decode() + sessions[k] + bodies[k]
+        head = head_rows(ids[k : k + 1], ts[k : k + 1]).tobytes().decode()
+        whole = head + sessions[k] + bodies[k]
         line, reason, event_id = corrupt(whole, INVALID_KINDS[kind], new_id)
         invalid.append((event_id, reason, line))
     bad_arrival = arrival[bad] + rng.integers(10, 5_000, size=len(bad))
@@ -189,8 +213,8 @@ def deliver(
     order = np.argsort(all_arrival, kind="stable")
     src_sorted = src[order]
     has_head = src_sorted >= 0
-    ext_sessions = list(sessions)
-    ext_bodies = list(bodies)
+    ext_sessions = sessions
+    ext_bodies = bodies
     ext_sessions.extend(ext_sessions[k] for k in dup.tolist())
     ext_bodies.extend(ext_bodies[k] for k in dup.tolist())
     ext_sessions.extend(row[2] for row in invalid)
@@ -200,7 +224,7 @@ def deliver(
     out_sessions = list(pick(ext_sessions)) if m > 1 else [ext_sessions[int(order[0])]]
     out_bodies = list(pick(ext_bodies)) if m > 1 else [ext_bodies[int(order[0])]]
     return DeliveredShard(
-        heads=heads[np.where(has_head, src_sorted, 0)],
+        heads=head_rows(ids[np.where(has_head, src_sorted, 0)], all_occurred[order]),
         has_head=has_head,
         sessions=out_sessions,
         bodies=out_bodies,

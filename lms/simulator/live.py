@@ -15,7 +15,6 @@ from typing import BinaryIO
 import numpy as np
 
 from lms.simulator.config import SimulationConfig
-from lms.simulator.delivery import DeliveredShard
 from lms.simulator.encoding import OCCURRED_OFFSET, TIMESTAMP_LEN, ms_to_iso
 from lms.simulator.school import plan_school, shard_tasks, simulate_shard
 
@@ -36,16 +35,26 @@ class LiveSummary:
         return f"live: sent {self.events:,} events in {self.seconds:.1f} s ({self.rate:,.0f}/s) to {target}"
 
 
-def iter_shards(cfg: SimulationConfig) -> Iterator[DeliveredShard]:
+@dataclass
+class LiveShard:
+    """A delivered shard's lines (arrival order) with their timestamps."""
+
+    lines: list[str]
+    arrival_ms: np.ndarray
+    occurred_ms: np.ndarray
+
+
+def iter_shards(cfg: SimulationConfig) -> Iterator[LiveShard]:
     seed = cfg.seed
     while True:
         school = plan_school(replace(cfg, seed=seed))
         for task in shard_tasks(school):
-            yield simulate_shard(task).in_arrival_order()
+            d = simulate_shard(task)
+            yield LiveShard(d.lines, d.arrival_ms, d.occurred_ms)
         seed += 1
 
 
-def restamp(shard: DeliveredShard, lo: int, hi: int, now_ms: int) -> list[str]:
+def restamp(shard: LiveShard, lo: int, hi: int, now_ms: int) -> list[str]:
     lag = shard.arrival_ms[lo:hi] - shard.occurred_ms[lo:hi]
     stamps = ms_to_iso(now_ms - np.maximum(lag, 0))
     out = []

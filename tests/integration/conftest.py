@@ -25,3 +25,15 @@ def services() -> Iterator[ServiceManager]:
     yield manager
     if started and not os.environ.get("LMS_KEEP_SERVICES"):
         manager.down(started)
+
+
+@pytest.fixture(scope="session")
+def spark(services: ServiceManager) -> Iterator[object]:
+    """One Spark session for every test that needs one: its JVM, connector jars and S3A client
+    cost ~1 minute to warm up. Tests pass their own Settings (topics, buckets, checkpoints) to the
+    jobs; the session itself only carries the endpoints, which are the same for all."""
+    from ingestion.landing.spark import build_session
+
+    session = build_session(get_settings(), "lms-integration-tests")
+    yield session
+    session.stop()

@@ -112,6 +112,7 @@ def ingested(
     env_settings: Any,
     school: dict[str, Any],
     services: ServiceManager,
+    spark: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     settings, env = env_settings
@@ -158,9 +159,7 @@ def ingested(
 
         from ingestion.landing.events import land
         from ingestion.landing.snapshots import snapshot
-        from ingestion.landing.spark import build_session
 
-        spark = build_session(settings, "lms-test-e2e")
         land(spark, settings)
         snapshot(spark, settings)
         yield {
@@ -169,7 +168,6 @@ def ingested(
             "tallies": [tally, retry_tally, second_tally[0]],
             "collector_log": collector.log,
         }
-        spark.stop()
     finally:
         collector.stop()
         with psycopg.connect(settings.warehouse_dsn, autocommit=True) as conn:

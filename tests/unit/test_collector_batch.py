@@ -255,7 +255,7 @@ def test_topic_specs_refuse_impossible_isr() -> None:
 def test_producer_is_durable_and_batched() -> None:
     config = producer_config(CollectorSettings())
     assert config["acks"] == "all" and config["enable_idempotence"] is True
-    assert config["linger_ms"] > 0 and config["compression_type"] == "gzip"
+    assert config["linger_ms"] > 0 and config["compression_type"] == "lz4"
     assert config["delivery_timeout_ms"] >= config["request_timeout_ms"] + config["linger_ms"]
     # Every key is one this kafka-python version knows (it refuses unknown ones at startup).
     assert set(config) <= set(KafkaProducer.DEFAULT_CONFIG)
@@ -330,3 +330,188 @@ def test_confluent_client_without_the_package_is_a_clear_error() -> None:
         pytest.skip("confluent-kafka is installed")
     with pytest.raises(LmsError, match="needs the confluent-kafka package"):
         ConfluentEventProducer(CollectorSettings())
+
+
+def test_defaults_confluent_client_lz4_and_port_58080() -> None:
+    settings = CollectorSettings()
+    assert settings.collector_kafka_client == "confluent-kafka"
+    assert settings.collector_compression == "lz4"
+    assert settings.collector_port == 58080
+
+
+# --- kafka-python producer recovery -------------------------------------------------------------
+
+
+def test_idempotent_producer_id_reset_asks_for_a_new_id() -> None:
+    """kafka-python's reset left the producer READY without an id: nothing was sent again."""
+    from kafka.producer.transaction_manager import (
+        ProducerIdAndEpoch,
+        TransactionManager,
+        TransactionState,
+    )
+
+    from ingestion.collector.producer import IDEMPOTENT_RESET_REPAIRED
+
+    assert IDEMPOTENT_RESET_REPAIRED
+    manager = TransactionManager()
+    manager.init_producer_id()
+    manager._pending_requests.clear()  # as if the InitProducerId request had been sent
+    manager._transition_to(TransactionState.READY)
+    manager.set_producer_id_and_epoch(ProducerIdAndEpoch(7, 0))
+    # What the Sender does when an expired batch had already been sent to the broker.
+    manager.reset_producer_id()
+    assert not manager.has_producer_id()
+    assert manager._current_state == TransactionState.UNINITIALIZED
+    # The Sender's next loop calls this: it must enqueue an InitProducerId request again.
+    manager.init_producer_id()
+    assert manager._current_state == TransactionState.INITIALIZING
+    assert manager.next_request_handler(False) is not None
+
+
+def test_a_stuck_producer_is_replaced() -> None:
+    from ingestion.collector.producer import KafkaEventProducer, producer_wedged
+
+    class Manager:
+        def __init__(self) -> None:
+            from kafka.producer.transaction_manager import TransactionState
+
+            self._current_state = TransactionState.READY
+
+        def is_transactional(self) -> bool:
+            return False
+
+        def has_producer_id(self) -> bool:
+            return False
+
+        def has_in_flight_transactional_request(self) -> bool:
+            return False
+
+    class Stuck:
+        _transaction_manager = Manager()
+        closed = threading.Event()
+
+        def close(self, timeout: float) -> None:
+            self.closed.set()
+
+    stuck = Stuck()
+    assert producer_wedged(stuck)  # type: ignore[arg-type]
+    producer = KafkaEventProducer(CollectorSettings())
+    producer._producer = stuck  # type: ignore[assignment]
+    producer._failed_at = __import__("time").monotonic()  # no reconnect attempt in this test
+    with pytest.raises(ProducerUnavailable):
+        producer._get()
+    assert producer._producer is None
+    assert stuck.closed.wait(5)
+
+
+def test_producer_timeout_replaces_the_producer() -> None:
+    """No acknowledgement nor failure within the delivery timeout: the next request gets a new
+    producer instead of queueing behind the stuck one."""
+    from ingestion.collector.producer import KafkaEventProducer
+
+    class Future:
+        def add_callback(self, f: Any) -> None:
+            pass
+
+        def add_errback(self, f: Any) -> None:
+            pass
+
+    class Silent:
+        closed = threading.Event()
+
+        def partitions_for(self, topic: str) -> set[int]:
+            return {0}
+
+        def send(self, *args: Any, **kwargs: Any) -> Future:
+            return Future()
+
+        def close(self, timeout: float) -> None:
+            self.closed.set()
+
+    producer = KafkaEventProducer(CollectorSettings(collector_ack_timeout_s=0.05))
+    producer.ACK_MARGIN_S = 0.05
+    silent = Silent()
+    producer._producer = silent  # type: ignore[assignment]
+
+    async def scenario() -> None:
+        with pytest.raises(ProducerUnavailable, match="did not acknowledge"):
+            await producer.send_all([("raw", b"k", b"{}")])
+
+    asyncio.run(scenario())
+    assert producer._producer is None
+    assert silent.closed.wait(5)
+
+
+# --- batch screening equals the contract models -----------------------------------------------
+
+_SCREEN_VALUES: list[Any] = [
+    None,
+    "5",
+    5,
+    5.0,
+    -1,
+    True,
+    "",
+    "x" * 2001,
+    float("nan"),
+    float("inf"),
+    [],
+    {},
+    2**40,
+    "2026-02-30T00:00:00Z",
+    "2026-03-02T10:00:00+01:00",
+    "2026-03-02T10:00:00",
+    "2026-03-02T10:00:00.1234567Z",
+    "2026-03-02T10:00:00Z\n",
+    "2026-03-02T24:00:00Z",
+    "2024-02-29T23:59:59.5+00:00",
+    "stu 1",
+    "6513270E-269E-4D37-B2A7-4DE452E6B438",
+    "1.7",
+    "2.0",
+    "login",
+]
+
+
+def _variants(event: dict[str, Any]) -> list[Any]:
+    import copy
+
+    def paths(d: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        out = []
+        for key, value in d.items():
+            out.append((*prefix, key))
+            if isinstance(value, dict):
+                out += paths(value, (*prefix, key))
+        return out
+
+    def parent(d: Any, path: tuple[str, ...]) -> Any:
+        for key in path[:-1]:
+            d = d[key]
+        return d
+
+    out: list[Any] = [event]
+    for path in paths(event):
+        removed = copy.deepcopy(event)
+        del parent(removed, path)[path[-1]]
+        out.append(removed)
+        for value in _SCREEN_VALUES:
+            changed = copy.deepcopy(event)
+            parent(changed, path)[path[-1]] = value
+            out.append(changed)
+    for where in ((), ("payload",), ("client",)):
+        extra = copy.deepcopy(event)
+        parent(extra, (*where, "x"))["extra"] = 1
+        out.append(extra)
+    return out
+
+
+def test_batch_screen_refuses_exactly_what_the_models_refuse() -> None:
+    from lms.contract import check_event, load_examples
+    from lms.contract.validate import invalid_indices
+
+    events = [v for example in load_examples().values() for v in _variants(example)]
+    events += [42, None, "event", [], {}]
+    expected = {i for i, event in enumerate(events) if not check_event(event).ok}
+    assert 0 < len(expected) < len(events)
+    assert invalid_indices(events) == expected
+    assert invalid_indices([]) == set()
