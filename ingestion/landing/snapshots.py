@@ -23,25 +23,13 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ingestion.landing.warehouse import WarehouseWriter, jdbc_url
+from lms.oltp import OLTP_TABLES
 from lms.settings import Settings
 
 log = logging.getLogger(__name__)
 
 OLTP_SCHEMA = "lms"
-TABLES = (
-    "students",
-    "teachers",
-    "courses",
-    "chapters",
-    "topics",
-    "videos",
-    "quizzes",
-    "questions",
-    "assignments",
-    "live_classes",
-    "enrollments",
-    "course_teachers",
-)
+TABLES = OLTP_TABLES
 # Columns that must never leave the OLTP database in clear, per table.
 DROPPED = {
     "students": ("full_name", "date_of_birth"),

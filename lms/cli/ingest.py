@@ -10,12 +10,20 @@ from typing import Annotated, Any
 import typer
 
 from lms.errors import UsageError
-from lms.settings import get_settings
+from lms.settings import Settings, get_settings
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Land Kafka events and OLTP snapshots in the lake (S3) and the warehouse raw layer.",
 )
+
+
+def _settings(bigquery: bool | None) -> Settings:
+    """The platform settings, with --bigquery/--no-bigquery overriding LMS_LAND_TO_BIGQUERY."""
+    settings = get_settings()
+    if bigquery is None:
+        return settings
+    return settings.model_copy(update={"land_to_bigquery": bigquery})
 
 
 def _parse_date(value: str | None, option: str) -> str | None:
@@ -52,9 +60,7 @@ def land(
     bad = [s for s in sinks if s not in ("lake", "warehouse")]
     if bad:
         raise UsageError(f"unknown sink {bad[0]!r}: choose lake or warehouse")
-    settings = get_settings()
-    if bigquery is not None:
-        settings = settings.model_copy(update={"land_to_bigquery": bigquery})
+    settings = _settings(bigquery)
 
     from ingestion.landing.events import land as run_land
     from ingestion.landing.spark import build_session
@@ -93,9 +99,7 @@ def snapshot(
     unknown = [t for t in tables if t not in TABLES]
     if unknown:
         raise UsageError(f"unknown OLTP table {unknown[0]!r}; choose from {', '.join(TABLES)}")
-    settings = get_settings()
-    if bigquery is not None:
-        settings = settings.model_copy(update={"land_to_bigquery": bigquery})
+    settings = _settings(bigquery)
     spark = build_session(settings, "lms-snapshot")
     try:
         for result in run_snapshot(spark, settings, tables):
@@ -121,9 +125,7 @@ def replay(
     end = _parse_date(date_to, "--to")
     if start and end and start > end:
         raise UsageError(f"--from {start} is after --to {end}")
-    settings = get_settings()
-    if bigquery is not None:
-        settings = settings.model_copy(update={"land_to_bigquery": bigquery})
+    settings = _settings(bigquery)
 
     from ingestion.landing.events import read_lake_events
     from ingestion.landing.spark import build_session

@@ -15,7 +15,6 @@ with one ``str.join`` per shard.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,16 +96,22 @@ def corrupt(line: str, kind: str, new_id: str) -> tuple[str, str, str | None]:
 
 @dataclass
 class DeliveredShard:
-    """A shard's delivered lines in arrival order (ties keep generation order), plus what was
-    planted. Line ``k`` is ``heads[k] + sessions[k] + bodies[k]``; an invalid line has no head
-    (``has_head[k]`` is false) and sits whole in ``sessions[k]``."""
+    """A shard's delivered lines, plus what was planted.
 
-    heads: np.ndarray  # (lines, HEAD_LEN) uint8
-    has_head: np.ndarray  # bool per line
-    sessions: list[str]
-    bodies: list[str]
-    arrival_ms: np.ndarray  # sorted
-    occurred_ms: np.ndarray  # aligned with the lines
+    The text is kept as *entries* in generation order: one per event (head row ``k`` of
+    :meth:`heads`, then ``sessions[k] + bodies[k]``), then one per invalid line (whole, in
+    ``sessions``, no head). The lines in arrival order (ties keep generation order, duplicates and
+    invalid copies after the events) are ``entry[k]`` for ``k`` in ``line_entry``; a duplicate
+    is its event's entry a second time."""
+
+    ids: np.ndarray  # (events, 16) uuid bytes
+    event_ms: np.ndarray  # occurred ms per event
+    sessions: list[str]  # per entry
+    bodies: list[str]  # per entry
+    line_entry: np.ndarray  # per line, arrival order
+    has_head: np.ndarray  # per line: false for the invalid ones
+    arrival_ms: np.ndarray  # per line, sorted
+    occurred_ms: np.ndarray  # per line
     counts: dict[str, int]
     n_valid: int
     late_ids: list[str] = field(default_factory=list)
@@ -116,19 +121,14 @@ class DeliveredShard:
     attendance: list[tuple[str, str, int, int, bool]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.bodies)
+        return len(self.line_entry)
 
-    def _head_strings(self) -> list[str]:
-        n = len(self.bodies)
-        text = self.heads.tobytes().decode("ascii")
-        ends = range(HEAD_LEN, (n + 1) * HEAD_LEN, HEAD_LEN)
-        heads = list(map(text.__getitem__, map(slice, range(0, n * HEAD_LEN, HEAD_LEN), ends)))
-        for k in np.flatnonzero(~self.has_head).tolist():
-            heads[k] = ""
-        return heads
+    def heads(self) -> np.ndarray:
+        """The head of every event, ``HEAD_LEN`` bytes a row, in generation order."""
+        return head_rows(self.ids, self.event_ms)
 
     def rest_text(self) -> str:
-        """What follows the head of every line, newline-terminated, as one string."""
+        """What follows the head in every entry, newline-terminated, as one string."""
         n = len(self.bodies)
         parts: list[str] = [""] * (3 * n)
         parts[0::3] = self.sessions
@@ -138,10 +138,13 @@ class DeliveredShard:
 
     @property
     def lines(self) -> list[str]:
-        return [
-            h + s + b
-            for h, s, b in zip(self._head_strings(), self.sessions, self.bodies, strict=True)
-        ]
+        """Every line as a string, in arrival order (for live mode: small shards)."""
+        heads = self.heads().view(f"S{HEAD_LEN}").ravel().tolist()
+        out = []
+        for entry, has_head in zip(self.line_entry.tolist(), self.has_head.tolist(), strict=True):
+            head = heads[entry].decode() if has_head else ""
+            out.append(head + self.sessions[entry] + self.bodies[entry])
+        return out
 
 
 def deliver(
@@ -153,10 +156,12 @@ def deliver(
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
         return DeliveredShard(
-            heads=np.zeros((0, HEAD_LEN), dtype=np.uint8),
-            has_head=np.zeros(0, dtype=bool),
+            ids=np.zeros((0, 16), dtype=np.uint8),
+            event_ms=empty,
             sessions=[],
             bodies=[],
+            line_entry=empty,
+            has_head=np.zeros(0, dtype=bool),
             arrival_ms=empty,
             occurred_ms=empty,
             counts={t: 0 for t in EVENT_TYPES},
@@ -205,29 +210,22 @@ def deliver(
         invalid.append((event_id, reason, line))
     bad_arrival = arrival[bad] + rng.integers(10, 5_000, size=len(bad))
 
-    # Line sources: the events, their duplicates, then the invalid copies (ties in arrival time
-    # keep this order).
-    src = np.concatenate([np.arange(n), dup, np.full(len(bad), -1)])
+    # Lines: the events, their duplicates, then the invalid copies (ties in arrival time keep
+    # this order). Only the index is sorted; the text stays in generation order.
+    entry = np.concatenate([np.arange(n), dup, n + np.arange(len(bad))])
     all_arrival = np.concatenate([arrival, dup_arrival, bad_arrival])
     all_occurred = np.concatenate([ts, ts[dup], ts[bad]])
     order = np.argsort(all_arrival, kind="stable")
-    src_sorted = src[order]
-    has_head = src_sorted >= 0
-    ext_sessions = sessions
-    ext_bodies = bodies
-    ext_sessions.extend(ext_sessions[k] for k in dup.tolist())
-    ext_bodies.extend(ext_bodies[k] for k in dup.tolist())
-    ext_sessions.extend(row[2] for row in invalid)
-    ext_bodies.extend([""] * len(invalid))
-    pick = operator.itemgetter(*order.tolist())
-    m = len(order)
-    out_sessions = list(pick(ext_sessions)) if m > 1 else [ext_sessions[int(order[0])]]
-    out_bodies = list(pick(ext_bodies)) if m > 1 else [ext_bodies[int(order[0])]]
+    line_entry = entry[order]
+    sessions.extend(row[2] for row in invalid)
+    bodies.extend([""] * len(invalid))
     return DeliveredShard(
-        heads=head_rows(ids[np.where(has_head, src_sorted, 0)], all_occurred[order]),
-        has_head=has_head,
-        sessions=out_sessions,
-        bodies=out_bodies,
+        ids=ids,
+        event_ms=ts,
+        sessions=sessions,
+        bodies=bodies,
+        line_entry=line_entry,
+        has_head=line_entry < n,
         arrival_ms=all_arrival[order],
         occurred_ms=all_occurred[order],
         counts={t: counts.get(t, 0) for t in EVENT_TYPES},

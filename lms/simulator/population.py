@@ -84,14 +84,17 @@ def build_population(
     start = np.datetime64(cfg.start.isoformat(), "D")
     dob = (start - age_days.astype("timedelta64[D]")).astype(str)
     student_ids, names, emails, birth = [], [], [], []
+    # Plain lists: indexing numpy arrays one scalar at a time is slow.
+    first_l, last_l, domain_l = first.tolist(), last.tolist(), domain.tolist()
+    dob_l, has_dob_l = dob.tolist(), has_dob.tolist()
     for i in range(n):
-        f, la = FIRST_NAMES[first[i]], LAST_NAMES[last[i]]
+        f, la = FIRST_NAMES[first_l[i]], LAST_NAMES[last_l[i]]
         student_ids.append(f"stu_{i + 1:07d}")
         names.append(f"{f} {la}")
         # The running number keeps emails unique, as a real sign-up form would enforce.
         local = f"{f}.{la}{i + 1}".lower().replace("-", "")
-        emails.append(f"{local}@{EMAIL_DOMAINS[domain[i]]}")
-        birth.append(str(dob[i]) if has_dob[i] else None)
+        emails.append(f"{local}@{EMAIL_DOMAINS[domain_l[i]]}")
+        birth.append(str(dob_l[i]) if has_dob_l[i] else None)
 
     engagement_base = 0.2 + 0.75 * rng.beta(4.0, 2.5, size=n)
     decaying = rng.random(n) < 0.45
@@ -116,14 +119,13 @@ def build_population(
     # Enrollments: 1-4 courses each, popular courses more often.
     pop = np.asarray([c.popularity for c in catalog.courses])
     k = np.minimum(1 + rng.poisson(1.0, size=n), cfg.courses)
-    enr_student, enr_course = [], []
-    for i in range(n):
-        chosen = rng.choice(cfg.courses, size=int(k[i]), replace=False, p=pop / pop.sum())
-        for c in sorted(chosen.tolist()):
-            enr_student.append(i)
-            enr_course.append(c)
-    enr_student_a = np.asarray(enr_student, dtype=np.int64)
-    enr_course_a = np.asarray(enr_course, dtype=np.int64)
+    # k courses without replacement, each draw proportional to popularity among the courses not
+    # yet chosen: the k smallest exponential keys E / popularity (Efraimidis-Spirakis), for every
+    # student at once.
+    keys = rng.exponential(size=(n, cfg.courses)) / pop[None, :]
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+    chosen_mask = rank < k[:, None]
+    enr_student_a, enr_course_a = (a.astype(np.int64) for a in np.nonzero(chosen_mask))
     course_start_ms = np.asarray([day_start_ms(cfg, c.start_day) for c in catalog.courses])
     lead = rng.uniform(0, 14 * DAY_MS, size=len(enr_student_a)).astype(np.int64)
     enr_at_ms = course_start_ms[enr_course_a] - lead + 8 * HOUR_MS

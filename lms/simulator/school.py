@@ -13,15 +13,17 @@ parts, each taking runs of output lines whose byte offsets in the parts are know
 from __future__ import annotations
 
 import ctypes
+import mmap
 import multiprocessing
 import os
 import random
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -44,15 +46,18 @@ class School:
 
 @dataclass
 class ShardResult:
-    """A delivered shard, spooled by its worker to ``spool_path``: the heads of its lines (a
-    ``HEAD_LEN``-byte row each, in arrival order), then the rest of each line in the same order.
-    The arrays and the planted truth travel back from the worker."""
+    """A delivered shard, spooled by its worker to ``spool_path``: the head of every event
+    (``HEAD_LEN`` bytes a row, generation order), then the rest of every entry (see
+    :class:`lms.simulator.delivery.DeliveredShard`). The index of the lines in arrival order and
+    the planted truth travel back from the worker."""
 
     shard: int
     spool_path: str
-    arrival_ms: np.ndarray  # sorted, one per line
-    has_head: np.ndarray  # false for invalid lines, which are whole in their rest
-    rest_ends: np.ndarray  # offset just past each line's rest (newline included) in the rests
+    n_events: int  # head rows in the spool
+    arrival_ms: np.ndarray  # per line, sorted
+    line_entry: np.ndarray  # per line: its entry
+    has_head: np.ndarray  # per line: false for invalid lines (whole in their rest)
+    rest_ends: np.ndarray  # per entry: offset just past its rest (newline included) in the rests
     occurred_range: tuple[int, int] | None  # (min, max) occurred ms over the lines
     counts: dict[str, int]
     n_valid: int
@@ -126,7 +131,7 @@ def simulate_shard(task: ShardTask) -> DeliveredShard:
 
 def _rest_ends(d: DeliveredShard, text: str, data: bytes) -> np.ndarray:
     if text.isascii():  # one byte per character: lengths from the pieces, no scan
-        n = len(d)
+        n = len(d.bodies)
         lengths = np.fromiter(map(len, d.sessions), dtype=np.int64, count=n)
         lengths += np.fromiter(map(len, d.bodies), dtype=np.int64, count=n)
         lengths += 1
@@ -140,13 +145,15 @@ def _run_task(task: ShardTask, spool: str) -> ShardResult:
     data = text.encode()
     spool_path = str(Path(spool) / f"shard-{task[4]:05d}.spool")
     with open(spool_path, "wb", buffering=0) as fh:
-        fh.write(d.heads.data)
+        fh.write(d.heads().data)
         fh.write(data)
     n = len(d)
     return ShardResult(
         shard=task[4],
         spool_path=spool_path,
+        n_events=len(d.event_ms),
         arrival_ms=d.arrival_ms,
+        line_entry=d.line_entry,
         has_head=d.has_head,
         rest_ends=_rest_ends(d, text, data) if n else np.zeros(0, dtype=np.int64),
         occurred_range=(int(d.occurred_ms.min()), int(d.occurred_ms.max())) if n else None,
@@ -165,114 +172,157 @@ def shard_tasks(school: School) -> Iterator[ShardTask]:
         yield (school.cfg, school.catalog, shard_students(school, k), school.shard_seeds[k], k)
 
 
-# A write task: (part file, byte offset in it, [(spool file, byte offset, size)], and the pieces of
-# each line in the concatenation of those ranges, in output order: (head start, head end, rest
-# start, rest end)).
-WriteTask = tuple[str, int, list[tuple[str, int, int]], np.ndarray]
 WRITE_CHUNK_LINES = 1 << 17
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (glibc malloc.h)
 _IOV_MAX = 1024
 
 
-def _write_chunk(task: WriteTask) -> int:
-    """Gather one run of output lines from the spool files and write it in place."""
-    path, offset, ranges, pieces = task
-    buf = bytearray(sum(size for _, _, size in ranges))
-    view = memoryview(buf)
-    pos = 0
-    for spool_path, lo, size in ranges:
-        with open(spool_path, "rb", buffering=0) as fh:
-            fh.seek(lo)
-            end = pos + size
-            while pos < end:
-                got = fh.readinto(view[pos:end])
-                if not got:
-                    raise OSError(f"{spool_path} is shorter than expected")
-                pos += got
-    # Two buffers per line (head, rest), written with pwritev: the kernel gathers them.
-    bounds = pieces.reshape(-1, 2)
-    views = list(map(view.__getitem__, map(slice, bounds[:, 0].tolist(), bounds[:, 1].tolist())))
-    sizes = np.add.reduceat(bounds[:, 1] - bounds[:, 0], np.arange(0, len(views), _IOV_MAX))
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        for i, size in zip(range(0, len(views), _IOV_MAX), sizes.tolist(), strict=True):
-            batch = views[i : i + _IOV_MAX]
-            done = os.pwritev(fd, batch, offset)
-            if done < size:  # a short write: finish this batch the plain way
-                rest = b"".join(batch)[done:]
-                while rest:
-                    rest = rest[os.pwrite(fd, rest, offset + size - len(rest)) :]
-            offset += size
-    finally:
-        os.close(fd)
-    return len(pieces)
+@dataclass
+class WritePlan:
+    """Every output line as two pieces (head, rest) in the spool files: ``spool[k]`` and the
+    byte offset and length in it, two rows per line, in output order. Chunk ``c`` covers lines
+    ``bounds[c]:bounds[c+1]`` and lands at ``offsets[c]`` in ``files[c]``."""
+
+    spools: list[str]
+    piece_spool: np.ndarray  # (2 * lines,) int32
+    piece_at: np.ndarray  # (2 * lines,) int64
+    piece_len: np.ndarray  # (2 * lines,) int64
+    bounds: list[int]
+    files: list[str]
+    offsets: list[int]
+
+
+# The plan of the current write phase: the write workers are forked after it is set, so they
+# inherit it instead of receiving it through a pipe.
+_PLAN: WritePlan | None = None
 
 
 def plan_writes(
     results: list[ShardResult], out_dir: Path, part_lines: int
-) -> tuple[list[WriteTask], list[dict[str, Any]]]:
+) -> tuple[WritePlan, list[dict[str, Any]]]:
     """Where every line goes: one global arrival order (ties by shard, then position in the
     shard), cut into parts of ``part_lines`` and chunks that a worker writes independently."""
-    results = sorted(results, key=lambda r: r.shard)
+    results = sorted((r for r in results if r.n_lines), key=lambda r: r.shard)
     counts = np.asarray([r.n_lines for r in results], dtype=np.int64)
     total = int(counts.sum())
+    plan = WritePlan([r.spool_path for r in results], *(np.zeros(0, np.int64),) * 3, [0], [], [])
     if total == 0:
-        return [], []
+        return plan, []
     order = np.argsort(np.concatenate([r.arrival_ms for r in results]), kind="stable")
-    # Per line (concatenated in shard order), where its pieces sit in its shard's spool file.
-    head_len = np.concatenate([r.has_head for r in results]).astype(np.int64) * HEAD_LEN
-    local = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-    head_start = local * HEAD_LEN
-    heads_size = np.repeat(counts * HEAD_LEN, counts)
-    rest_end = np.concatenate([r.rest_ends for r in results]) + heads_size
-    rest_start = np.concatenate(
-        [np.concatenate([[0], r.rest_ends[:-1]]) for r in results if r.n_lines]
-    )
-    rest_start += heads_size
-    lengths = head_len + rest_end - rest_start
-    shard_of = np.repeat(np.arange(len(results)), counts)
-    shard_first = np.cumsum(counts) - counts
-    out_lengths = lengths[order]
-    tasks: list[WriteTask] = []
+    spool = np.repeat(np.arange(len(results), dtype=np.int32), counts)[order]
+    entry = np.concatenate([r.line_entry for r in results])[order]
+    has_head = np.concatenate([r.has_head for r in results])[order]
+    # Per shard: where its rests start in its spool, and each entry's rest bounds.
+    rest_base = np.asarray([r.n_events * HEAD_LEN for r in results], dtype=np.int64)
+    entry_first = np.cumsum([0] + [len(r.rest_ends) for r in results])[:-1]
+    rest_ends = np.concatenate([r.rest_ends for r in results])
+    rest_starts = np.concatenate([np.concatenate([[0], r.rest_ends[:-1]]) for r in results])
+    flat = entry_first[spool] + entry
+    pieces = np.empty((total, 2, 3), dtype=np.int64)
+    pieces[:, :, 0] = spool[:, None]
+    pieces[:, 0, 1] = entry * HEAD_LEN
+    pieces[:, 0, 2] = has_head * HEAD_LEN
+    pieces[:, 1, 1] = rest_base[spool] + rest_starts[flat]
+    pieces[:, 1, 2] = rest_ends[flat] - rest_starts[flat]
+    flat_pieces = pieces.reshape(-1, 3)
+    plan.piece_spool = flat_pieces[:, 0].astype(np.int32)
+    plan.piece_at = flat_pieces[:, 1].copy()
+    plan.piece_len = flat_pieces[:, 2].copy()
+    line_len = plan.piece_len.reshape(-1, 2).sum(axis=1)
     parts: list[dict[str, Any]] = []
-    taken = np.zeros(len(results), dtype=np.int64)  # lines of each shard already placed
+    bounds: list[int] = []
     for p, part_lo in enumerate(range(0, total, part_lines)):
         part_hi = min(total, part_lo + part_lines)
         path = out_dir / f"events-{p + 1:05d}.jsonl"
-        part_bytes = int(out_lengths[part_lo:part_hi].sum())
-        parts.append({"file": path.name, "lines": part_hi - part_lo, "bytes": part_bytes})
-        offset = 0
-        for lo in range(part_lo, part_hi, WRITE_CHUNK_LINES):
-            hi = min(part_hi, lo + WRITE_CHUNK_LINES)
-            c = order[lo:hi]
-            s = shard_of[c]
-            n_in = np.bincount(s, minlength=len(results))
-            ranges: list[tuple[str, int, int]] = []
-            # Where each shard's head range and rest range land in the chunk's buffer.
-            head_shift = np.zeros(len(results), dtype=np.int64)
-            rest_shift = np.zeros(len(results), dtype=np.int64)
-            pos = 0
-            for k in np.flatnonzero(n_in).tolist():
-                first = int(shard_first[k] + taken[k])
-                last = first + int(n_in[k]) - 1
-                spool_path = results[k].spool_path
-                lo_h, hi_h = int(head_start[first]), int(head_start[last]) + HEAD_LEN
-                ranges.append((spool_path, lo_h, hi_h - lo_h))
-                head_shift[k] = pos - lo_h
-                pos += hi_h - lo_h
-                lo_r, hi_r = int(rest_start[first]), int(rest_end[last])
-                ranges.append((spool_path, lo_r, hi_r - lo_r))
-                rest_shift[k] = pos - lo_r
-                pos += hi_r - lo_r
-            taken += n_in
-            pieces = np.empty((len(c), 4), dtype=np.int64)
-            pieces[:, 0] = head_start[c] + head_shift[s]
-            pieces[:, 1] = pieces[:, 0] + head_len[c]
-            pieces[:, 2] = rest_start[c] + rest_shift[s]
-            pieces[:, 3] = rest_end[c] + rest_shift[s]
-            tasks.append((str(path), offset, ranges, pieces))
-            offset += int(out_lengths[lo:hi].sum())
-    return tasks, parts
+        starts = list(range(part_lo, part_hi, WRITE_CHUNK_LINES))
+        offsets = np.cumsum(
+            np.add.reduceat(line_len[part_lo:part_hi], np.subtract(starts, part_lo))
+        )
+        plan.offsets.extend([0, *offsets[:-1].tolist()])
+        plan.files.extend([str(path)] * len(starts))
+        bounds.extend(starts)
+        parts.append({"file": path.name, "lines": part_hi - part_lo, "bytes": int(offsets[-1])})
+    plan.bounds = [*bounds, total]
+    return plan, parts
+
+
+def _pwritev_function() -> Callable[[int, int, int, int], int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pwritev = libc.pwritev
+    except (OSError, AttributeError):
+        return None
+    pwritev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int64]
+    pwritev.restype = ctypes.c_ssize_t
+    return cast(Callable[[int, int, int, int], int], pwritev)
+
+
+_PWRITEV = _pwritev_function() if sys.platform.startswith("linux") else None
+
+
+def _write_iovecs(fd: int, iov: np.ndarray, offset: int) -> None:
+    """pwritev(2) straight from a (n, 2) uint64 array of struct iovec (address, length): the
+    kernel gathers the pieces, no Python object per piece."""
+    assert _PWRITEV is not None
+    k = 0
+    while k < len(iov):
+        batch = iov[k : k + _IOV_MAX]
+        done = _PWRITEV(fd, batch.ctypes.data, len(batch), offset)
+        if done < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        offset += done
+        covered = np.cumsum(batch[:, 1])
+        full = int(np.searchsorted(covered, done, side="right"))
+        k += full
+        if full < len(batch):  # a short write: resume inside the partly written piece
+            partial = done - (int(covered[full - 1]) if full else 0)
+            iov[k, 0] += np.uint64(partial)
+            iov[k, 1] -= np.uint64(partial)
+
+
+def _write_chunk(chunk: int) -> int:
+    """Gather one run of output lines from the spool files (mapped, not read) and write it in
+    place in its part."""
+    plan = _PLAN
+    assert plan is not None
+    lo, hi = plan.bounds[chunk], plan.bounds[chunk + 1]
+    spool = plan.piece_spool[2 * lo : 2 * hi]
+    at = plan.piece_at[2 * lo : 2 * hi]
+    length = plan.piece_len[2 * lo : 2 * hi]
+    maps: dict[int, mmap.mmap] = {}
+    try:
+        for k in np.unique(spool).tolist():
+            with open(plan.spools[k], "rb") as fh:
+                maps[k] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        fd = os.open(plan.files[chunk], os.O_WRONLY)
+        try:
+            if _PWRITEV is not None:
+                # The addresses stay valid while the maps are open.
+                base = np.zeros(len(plan.spools), dtype=np.uint64)
+                for k, m in maps.items():
+                    arr = np.frombuffer(m, dtype=np.uint8)
+                    base[k] = arr.ctypes.data
+                    del arr
+                iov = np.empty((len(at), 2), dtype=np.uint64)
+                iov[:, 0] = base[spool] + at.astype(np.uint64)
+                iov[:, 1] = length
+                _write_iovecs(fd, iov, plan.offsets[chunk])
+            else:  # pragma: no cover - platforms without pwritev(2) through ctypes
+                mvs = {k: memoryview(m) for k, m in maps.items()}
+                data = b"".join(
+                    mvs[k][a : a + n]
+                    for k, a, n in zip(spool.tolist(), at.tolist(), length.tolist(), strict=True)
+                )
+                os.pwrite(fd, data, plan.offsets[chunk])
+                for mv in mvs.values():
+                    mv.release()
+        finally:
+            os.close(fd)
+    finally:
+        for m in maps.values():
+            m.close()
+    return hi - lo
 
 
 def _keep_freed_memory() -> None:
@@ -305,35 +355,42 @@ def run_school(
     removes), then write the JSONL parts in global arrival order, the chunks in parallel.
     Returns the shard results (in shard order), the parts, and when generation finished
     (``time.perf_counter``)."""
+    global _PLAN
     n_workers = max(1, min(workers or os.cpu_count() or 1, school.cfg.n_shards))
     out_dir.mkdir(parents=True, exist_ok=True)
     _clear_parts(out_dir)
     run = partial(_run_task, spool=str(spool))
     results: list[ShardResult] = []
-
-    def collect(results_iter: Iterator[ShardResult]) -> None:
+    # fork: workers inherit the imported modules (and, for writing, the plan), and start in
+    # milliseconds.
+    ctx = multiprocessing.get_context("fork")
+    if n_workers == 1:
+        results_iter: Iterator[ShardResult] = map(run, shard_tasks(school))
         for result in results_iter:
             results.append(result)
             if on_shard:
                 on_shard(result)
-
-    if n_workers == 1:
-        collect(map(run, shard_tasks(school)))
-        generated = time.perf_counter()
-        tasks, parts = plan_writes(results, out_dir, part_lines)
-        _create_parts(out_dir, parts)
-        for task in tasks:
-            _write_chunk(task)
-        return results, parts, generated
-    # fork: workers inherit the imported modules, and start in milliseconds.
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(n_workers, initializer=_keep_freed_memory) as pool:
-        collect(pool.imap(run, shard_tasks(school), chunksize=1))
-        generated = time.perf_counter()
-        tasks, parts = plan_writes(results, out_dir, part_lines)
-        _create_parts(out_dir, parts)
-        for _ in pool.imap_unordered(_write_chunk, tasks, chunksize=1):
-            pass
+    else:
+        with ctx.Pool(n_workers, initializer=_keep_freed_memory) as pool:
+            for result in pool.imap(run, shard_tasks(school), chunksize=1):
+                results.append(result)
+                if on_shard:
+                    on_shard(result)
+    generated = time.perf_counter()
+    plan, parts = plan_writes(results, out_dir, part_lines)
+    _create_parts(out_dir, parts)
+    n_chunks = len(plan.bounds) - 1
+    _PLAN = plan
+    try:
+        if n_workers == 1 or n_chunks <= 1:
+            for chunk in range(n_chunks):
+                _write_chunk(chunk)
+        else:
+            with ctx.Pool(min(n_workers, n_chunks)) as pool:
+                for _ in pool.imap_unordered(_write_chunk, range(n_chunks)):
+                    pass
+    finally:
+        _PLAN = None
     return results, parts, generated
 
 
