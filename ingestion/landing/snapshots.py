@@ -69,6 +69,41 @@ def pseudonymise(table: str, frame: DataFrame, key: str) -> DataFrame:
     return frame.drop(*DROPPED.get(table, ()))
 
 
+def write_lake_snapshot(
+    settings: Settings, table: str, frame: DataFrame, taken_at: datetime
+) -> str:
+    """Replace the day's snapshot partition ``oltp/<table>/snapshot_date=<date>/`` in the lake.
+
+    Written as whole objects (Arrow → Parquet → PUT), not through Hadoop's rename-based output
+    committer: object stores have no rename (S3A copies every file) and s3proxy's file-system
+    backend lists the committer's directory markers without a size, which S3A cannot read. OLTP
+    tables are small next to the event stream, so the driver holds one table at a time.
+    """
+    import io
+
+    import pyarrow.parquet as pq
+
+    from lms.services.s3 import s3_client
+
+    s3 = s3_client(settings)
+    prefix = f"oltp/{table}/snapshot_date={taken_at.date().isoformat()}/"
+    stale = [
+        obj["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=settings.lake_bucket, Prefix=prefix
+        )
+        for obj in page.get("Contents", [])
+    ]
+    buffer = io.BytesIO()
+    pq.write_table(frame.toArrow(), buffer, compression="zstd")
+    key = f"{prefix}part-{taken_at.strftime('%Y%m%dT%H%M%S')}.parquet"
+    s3.put_object(Bucket=settings.lake_bucket, Key=key, Body=buffer.getvalue())
+    for old in stale:
+        if old != key:
+            s3.delete_object(Bucket=settings.lake_bucket, Key=old)
+    return key
+
+
 def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
     url, props = jdbc_url(settings.oltp_dsn)
     return spark.read.jdbc(url, f"{OLTP_SCHEMA}.{table}", properties=props)
@@ -87,13 +122,7 @@ def snapshot(
         frame = pseudonymise(table, read_table(spark, settings, table), settings.pii_hash_key)
         frame = frame.withColumn("_snapshot_at", F.lit(taken_at)).cache()
         rows = frame.count()
-        (
-            frame.withColumn("snapshot_date", F.lit(taken_at.date()))
-            .write.mode("overwrite")
-            .option("partitionOverwriteMode", "dynamic")
-            .partitionBy("snapshot_date")
-            .parquet(f"{settings.lake_root}/oltp/{table}")
-        )
+        write_lake_snapshot(settings, table, frame, taken_at)
         warehouse.replace_table(f"oltp_{table}", frame, label=f"snapshot {table}")
         frame.unpersist()
         log.info("snapshot %s: %d rows", table, rows)

@@ -153,13 +153,14 @@ class WarehouseWriter:
             elif isinstance(field.dataType, T.DateType):
                 text_frame = text_frame.withColumn(field.name, F.col(field.name).cast("string"))
         stage = f"{name}_stage_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            conn.execute(f"create schema if not exists {self.schema}")
         url, props = jdbc_url(self.dsn)
         text_frame.write.jdbc(url, f"{self.schema}.{stage}", mode="overwrite", properties=props)
         column_list = ", ".join(f'"{c}"' for c, _ in columns)
         casts = ", ".join(f'"{c}"::{t}' for c, t in columns)
         try:
             with psycopg.connect(self.dsn) as conn:
-                conn.execute(f"create schema if not exists {self.schema}")
                 conn.execute(
                     f"create table if not exists {self.schema}.{name} ("
                     + ", ".join(f'"{c}" {t}' for c, t in columns)

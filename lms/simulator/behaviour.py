@@ -239,6 +239,14 @@ class ShardBehaviour:
         self.random = rnd.random
         self.releases = {c.course_id: [ch.release_ms for ch in c.chapters] for c in catalog.courses}
         self.text = {c.course_id: course_text(c) for c in catalog.courses}
+        # Engagement per student and day, and the days each student is active (less at
+        # weekends), for the whole shard at once.
+        days = np.arange(cfg.days)
+        self.eng = students.engagement_base[:, None] * np.exp(
+            -students.decay_rate[:, None] * days[None, :]
+        )
+        weekend = (first_weekday + days) % 7 >= 5
+        self.active = day_uniforms < self.eng * np.where(weekend, WEEKEND_FACTOR, 1.0)[None, :]
         # Standard normal draws in bulk (numpy), seeded from the shard's stream.
         self.normal = _normal_stream(np.random.default_rng(rnd.getrandbits(64))).__next__
         # Scrolls are generated in bulk at the end: a read only draws how many scrolls it makes
@@ -326,7 +334,6 @@ class ShardBehaviour:
         home_net = f"net_{rnd.getrandbits(48):012x}"
         mobile_net = f"net_{rnd.getrandbits(48):012x}"
         self.alt_net = f"net_{rnd.getrandbits(48):012x}"
-        base, decay = float(st.engagement_base[i]), float(st.decay_rate[i])
         drop = int(st.dropout_day[i])
         stop = cfg.days if drop == NO_DROPOUT else drop
         pref = float(st.pref_hour[i])
@@ -340,11 +347,18 @@ class ShardBehaviour:
             for lc in course.live_classes:
                 if state.first_day <= lc.day < stop:
                     live_by_day.setdefault(lc.day, []).append((state, lc))
-        u = self.u[i].tolist()
-        for t in range(stop):
-            eng = base * math.exp(-decay * t)
-            weekday = (self.first_weekday + t) % 7
-            p_active = eng * (WEEKEND_FACTOR if weekday >= 5 else 1.0)
+        # Engagement per day, and the days the student is active (less at weekends), for all
+        # days at once; the loop only visits active days and days with a live class.
+        active = np.flatnonzero(self.active[i, :stop]).tolist()
+        eng_of = self.eng[i].tolist()
+        if live_by_day:
+            active_days = set(active)
+            visit = sorted(active_days.union(live_by_day))
+        else:
+            active_days = None
+            visit = active
+        for t in visit:
+            eng = eng_of[t]
             lcs = live_by_day.get(t)
             if lcs:
                 for state, lc in lcs:
@@ -352,8 +366,8 @@ class ShardBehaviour:
                         device = primary if random_() < 0.8 else secondary
                         net = mobile_net if device == "mobile" else home_net
                         self.live_session(sid, state, lc, device, net, eng)
-            if u[t] >= p_active:
-                continue
+                if active_days is not None and t not in active_days:
+                    continue
             running = [s for s in states if s.first_day <= t <= s.course.end_day]
             if not running:
                 continue

@@ -203,9 +203,9 @@ def deliver(
     kinds = rng.integers(len(INVALID_KINDS), size=len(bad))
     new_ids = uuid4_strings(rng, len(bad))
     invalid: list[tuple[str | None, str, str]] = []
-    for k, kind, new_id in zip(bad.tolist(), kinds.tolist(), new_ids, strict=True):
-        head = head_rows(ids[k : k + 1], ts[k : k + 1]).tobytes().decode()
-        whole = head + sessions[k] + bodies[k]
+    bad_heads = head_rows(ids[bad], ts[bad]).view(f"S{HEAD_LEN}").ravel().tolist()
+    for k, kind, new_id, head in zip(bad.tolist(), kinds.tolist(), new_ids, bad_heads, strict=True):
+        whole = head.decode() + sessions[k] + bodies[k]
         line, reason, event_id = corrupt(whole, INVALID_KINDS[kind], new_id)
         invalid.append((event_id, reason, line))
     bad_arrival = arrival[bad] + rng.integers(10, 5_000, size=len(bad))

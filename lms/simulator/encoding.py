@@ -143,18 +143,6 @@ def head_matrix(rng: np.random.Generator, occurred_ms: np.ndarray) -> np.ndarray
     return head_rows(uuid_bytes(rng, len(occurred_ms)), occurred_ms)
 
 
-def event_heads(rng: np.random.Generator, occurred_ms: np.ndarray) -> list[str]:
-    """:func:`head_matrix` as one string per event."""
-    matrix = head_matrix(rng, occurred_ms)
-    heads: list[str] = matrix.view(f"S{HEAD_LEN}").ravel().astype(f"U{HEAD_LEN}").tolist()
-    return heads
-
-
-def id_of(head: np.ndarray) -> str:
-    """The event id in one row of :func:`head_matrix`."""
-    return head[_ID_AT : _ID_AT + 36].tobytes().decode()
-
-
 def ms_to_iso(ms: np.ndarray) -> list[str]:
     """Epoch milliseconds to '2026-01-05T08:00:00.000' (UTC, without the 'Z')."""
     stamps: list[str] = np.datetime_as_string(ms.astype("datetime64[ms]"), unit="ms").tolist()

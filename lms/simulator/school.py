@@ -179,9 +179,10 @@ _IOV_MAX = 1024
 
 @dataclass
 class WritePlan:
-    """Every output line as two pieces (head, rest) in the spool files: ``spool[k]`` and the
-    byte offset and length in it, two rows per line, in output order. Chunk ``c`` covers lines
-    ``bounds[c]:bounds[c+1]`` and lands at ``offsets[c]`` in ``files[c]``."""
+    """Every output line as two pieces (head, rest) in the spool files, in output order: for
+    piece ``j``, the spool (an index into ``spools``), the byte offset in it and the length.
+    Chunk ``c`` covers lines ``bounds[c]:bounds[c+1]`` (pieces ``2 * bounds[c]:...``) and lands
+    at byte ``offsets[c]`` of ``files[c]``."""
 
     spools: list[str]
     piece_spool: np.ndarray  # (2 * lines,) int32
@@ -218,16 +219,14 @@ def plan_writes(
     rest_ends = np.concatenate([r.rest_ends for r in results])
     rest_starts = np.concatenate([np.concatenate([[0], r.rest_ends[:-1]]) for r in results])
     flat = entry_first[spool] + entry
-    pieces = np.empty((total, 2, 3), dtype=np.int64)
-    pieces[:, :, 0] = spool[:, None]
-    pieces[:, 0, 1] = entry * HEAD_LEN
-    pieces[:, 0, 2] = has_head * HEAD_LEN
-    pieces[:, 1, 1] = rest_base[spool] + rest_starts[flat]
-    pieces[:, 1, 2] = rest_ends[flat] - rest_starts[flat]
-    flat_pieces = pieces.reshape(-1, 3)
-    plan.piece_spool = flat_pieces[:, 0].astype(np.int32)
-    plan.piece_at = flat_pieces[:, 1].copy()
-    plan.piece_len = flat_pieces[:, 2].copy()
+    rest_start = rest_starts[flat]
+    plan.piece_spool = np.repeat(spool, 2)
+    plan.piece_at = np.empty(2 * total, dtype=np.int64)
+    plan.piece_at[0::2] = entry * HEAD_LEN
+    plan.piece_at[1::2] = rest_base[spool] + rest_start
+    plan.piece_len = np.empty(2 * total, dtype=np.int64)
+    plan.piece_len[0::2] = has_head * HEAD_LEN
+    plan.piece_len[1::2] = rest_ends[flat] - rest_start
     line_len = plan.piece_len.reshape(-1, 2).sum(axis=1)
     parts: list[dict[str, Any]] = []
     bounds: list[int] = []

@@ -14,22 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lms.errors import LmsError
-
-# Parents before children, so COPY never meets a missing foreign key.
-OLTP_TABLES = (
-    "teachers",
-    "courses",
-    "course_teachers",
-    "chapters",
-    "topics",
-    "videos",
-    "quizzes",
-    "questions",
-    "assignments",
-    "live_classes",
-    "students",
-    "enrollments",
-)
+from lms.oltp import OLTP_TABLES  # parents before children: COPY never meets a missing FK
 
 
 class JsonlParts:
