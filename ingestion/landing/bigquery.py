@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import orjson
+from google.api_core.exceptions import NotFound
 from google.cloud import bigquery
 from pyspark.sql import DataFrame
 
@@ -65,8 +66,21 @@ class BigQueryRaw:
         self.client = bq_client(settings)
         self.dataset = f"{settings.bq_project}.{settings.bq_dataset}"
 
+    def ensure_dataset(self) -> None:
+        # Look before creating: the emulator answers "already exists" with a 500, which the client
+        # retries for minutes, where BigQuery answers 409 (which exists_ok would absorb).
+        try:
+            self.client.get_dataset(self.dataset)
+        except NotFound:
+            self.client.create_dataset(self.dataset, exists_ok=True)
+
     def ensure_events_table(self) -> None:
-        self.client.create_dataset(self.dataset, exists_ok=True)
+        self.ensure_dataset()
+        try:
+            self.client.get_table(f"{self.dataset}.{EVENTS_TABLE}")
+            return
+        except NotFound:
+            pass
         table = bigquery.Table(f"{self.dataset}.{EVENTS_TABLE}", schema=EVENTS_SCHEMA)
         table.time_partitioning = bigquery.TimePartitioning(field="event_date")
         table.clustering_fields = ["event_type", "course_id"]
@@ -123,7 +137,7 @@ class BigQueryRaw:
             source_format=bigquery.SourceFormat.NEWLINE_DELIMITED_JSON,
             write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
         )
-        self.client.create_dataset(self.dataset, exists_ok=True)
+        self.ensure_dataset()
         self.client.load_table_from_file(
             io.BytesIO(body), f"{self.dataset}.{name}", job_config=config
         ).result()

@@ -425,8 +425,8 @@ def test_kafka_restart_loses_no_acknowledged_event_and_recovers(
     requests = sender.requests
     statuses = {status for _, _, status, _, _ in requests}
     assert statuses <= {202, 503}, (statuses, log_path)
-    before = [r for r in requests if r[0] < healthy_at]
-    assert any(r[2] == 503 for r in before), "the outage should have produced 503s"
+    # 503s during the outage are expected but not required: when the broker is back within the
+    # ack timeout, librdkafka delivers the waiting records and the request still gets its 202.
     late = [r for r in requests if r[0] >= healthy_at + RECOVERY_S]
     assert len(late) >= 5
     failing = [(round(r[0] - healthy_at, 1), round(r[1], 1), r[2]) for r in late if r[2] != 202]
