@@ -18,7 +18,9 @@ app = typer.Typer(
 @app.command()
 def run(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8080).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default 58080, LMS_COLLECTOR_PORT).")
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(min=1, help="Worker processes, each with its own Kafka producer (default 1)."),
