@@ -8,6 +8,7 @@ event). Each run uses its own topic, bucket and checkpoints, and removes them af
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -15,6 +16,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from kafka import KafkaProducer
@@ -39,6 +41,19 @@ def _payloads(n: int) -> list[tuple[bytes, bytes]]:
         event["occurred_at"] = event["received_at"] = when
         out.append((event["student_id"].encode(), orjson.dumps(event)))
     return out
+
+
+def _remove_bucket(s3: Any, bucket: str) -> None:
+    """Best effort: a failed clean-up must not lose the measurement (s3proxy's file-system
+    backend refuses to delete some directory-like keys)."""
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                with contextlib.suppress(Exception):
+                    s3.delete_object(Bucket=bucket, Key=obj["Key"])
+        s3.delete_bucket(Bucket=bucket)
+    except Exception as exc:
+        print(f"  (bench bucket {bucket} left behind: {exc})")
 
 
 def run() -> dict[str, float]:
@@ -89,9 +104,6 @@ def run() -> dict[str, float]:
         spark.stop()
         admin.delete_topics([settings.kafka_topic_raw])
         admin.close()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket):
-            for obj in page.get("Contents", []):
-                s3.delete_object(Bucket=settings.lake_bucket, Key=obj["Key"])
-        s3.delete_bucket(Bucket=settings.lake_bucket)
+        _remove_bucket(s3, settings.lake_bucket)
         shutil.rmtree(checkpoints, ignore_errors=True)
     return {"landing_events_per_s": landed / elapsed, "landing_events": float(landed)}
