@@ -199,8 +199,13 @@ def land(
     """Run the landing queries; in available-now mode, return when both have caught up."""
     queries = [QUERIES[sink](spark, settings, mode, trigger_s, max_offsets) for sink in sinks]
     try:
+        if mode == "continuous":
+            # Runs until a query ends; waiting on the first query alone would let the other sink
+            # die unnoticed while this one keeps going. A failed query raises here.
+            spark.streams.awaitAnyTermination(timeout_s)
         for query in queries:
-            query.awaitTermination(timeout_s) if timeout_s else query.awaitTermination()
+            if mode == "available-now":
+                query.awaitTermination(timeout_s)
             if query.exception() is not None:
                 raise RuntimeError(f"{query.name} failed: {query.exception()}")
     finally:
