@@ -30,7 +30,7 @@ class Settings(BaseSettings):
 
     # PostgreSQL: one cluster, the OLTP database and the local warehouse.
     pg_host: str = "127.0.0.1"
-    pg_port: int = 55432
+    pg_port: int = 15432
     pg_user: str = "lms"
     pg_password: str = DEV_PLACEHOLDER
     pg_oltp_db: str = "lms_oltp"
@@ -40,14 +40,14 @@ class Settings(BaseSettings):
     platform_dsn_override: str | None = Field(default=None, alias="LMS_PLATFORM_DSN")
 
     # Kafka (KRaft, single node locally; a cluster's bootstrap list in production).
-    kafka_port: int = 59092
-    kafka_controller_port: int = 59093
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
     kafka_bootstrap: str | None = None
     kafka_topic_raw: str = "lms.events.raw.v1"
     kafka_topic_dead_letter: str = "lms.events.dead-letter.v1"
 
     # S3-compatible object store for the lake.
-    s3_port: int = 59000
+    s3_port: int = 19000
     s3_endpoint: str | None = None
     s3_access_key: str = "lms-local"
     s3_secret_key: str = DEV_PLACEHOLDER
@@ -55,13 +55,13 @@ class Settings(BaseSettings):
     lake_bucket: str = "lms-lake"
 
     # Elasticsearch.
-    es_port: int = 59200
-    es_transport_port: int = 59300
+    es_port: int = 19200
+    es_transport_port: int = 19300
     es_url: str | None = None
 
     # BigQuery (the goccy emulator locally).
-    bq_port: int = 59050
-    bq_grpc_port: int = 59060
+    bq_port: int = 19050
+    bq_grpc_port: int = 19060
     bq_project: str = "lms-local"
     bq_dataset: str = "lms_raw"
     bq_endpoint: str | None = None

@@ -19,8 +19,9 @@ MIB = 1024 * 1024
 class CollectorSettings(Settings):
     # HTTP server (`lms collector run` flags override these).
     collector_host: str = "127.0.0.1"
-    # 58080: in the platform's 5xxxx range, away from the commonly taken 8080.
-    collector_port: int = Field(default=58080, ge=1, le=65535)
+    # 18080: the platform keeps its ports in 15000-19999, below Linux's ephemeral range (32768+)
+    # so an outgoing connection can never take a port a service is about to bind.
+    collector_port: int = Field(default=18080, ge=1, le=65535)
     collector_workers: int = Field(default=1, ge=1, le=64)
 
     # Request limits: 413 beyond either.

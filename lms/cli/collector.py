@@ -19,7 +19,7 @@ app = typer.Typer(
 def run(
     host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
     port: Annotated[
-        int | None, typer.Option(help="Port (default 58080, LMS_COLLECTOR_PORT).")
+        int | None, typer.Option(help="Port (default 18080, LMS_COLLECTOR_PORT).")
     ] = None,
     workers: Annotated[
         int | None,

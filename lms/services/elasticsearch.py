@@ -41,7 +41,7 @@ from lms.services.base import (
 
 ES_VERSION = "8.19.21"
 HEAP = "-Xms512m -Xmx512m"
-DEFAULT_TRANSPORT_PORT = 59300
+DEFAULT_TRANSPORT_PORT = 19300
 
 
 def download_dir() -> Path:

@@ -332,11 +332,11 @@ def test_confluent_client_without_the_package_is_a_clear_error() -> None:
         ConfluentEventProducer(CollectorSettings())
 
 
-def test_defaults_confluent_client_lz4_and_port_58080() -> None:
+def test_defaults_confluent_client_lz4_and_port_18080() -> None:
     settings = CollectorSettings()
     assert settings.collector_kafka_client == "confluent-kafka"
     assert settings.collector_compression == "lz4"
-    assert settings.collector_port == 58080
+    assert settings.collector_port == 18080
 
 
 # --- kafka-python producer recovery -------------------------------------------------------------
