@@ -18,10 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +28,7 @@ import httpx
 import orjson
 
 from ingestion.collector.confluent import confluent_config
+from ingestion.collector.process import CollectorProcess
 from ingestion.collector.producer import close_producer, producer_config
 from ingestion.collector.settings import CollectorSettings
 from ingestion.topics import admin_client, ensure_topics
@@ -44,14 +41,6 @@ WARMUP_BATCHES = 4
 CONCURRENCY = {1: 4, 2: 8}
 DEFAULT_CLIENT = "confluent-kafka"
 CLIENTS = (DEFAULT_CLIENT, "kafka-python")
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def make_bodies(n_batches: int, seed: str) -> list[bytes]:
@@ -69,68 +58,17 @@ def make_bodies(n_batches: int, seed: str) -> list[bytes]:
     return bodies
 
 
-class CollectorProcess:
-    def __init__(
-        self, settings: CollectorSettings, workers: int, log: Path, client: str = DEFAULT_CLIENT
-    ) -> None:
-        self.port = _free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "LMS_KAFKA_TOPIC_RAW": settings.kafka_topic_raw,
-            "LMS_KAFKA_TOPIC_DEAD_LETTER": settings.kafka_topic_dead_letter,
-            "LMS_COLLECTOR_CREATE_TOPICS": "false",
-            "LMS_COLLECTOR_KAFKA_CLIENT": client,
-        }
-        self._log = log.open("ab")
-        # Own session: the workers are children of this pid and are stopped with it.
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "ingestion.collector.app:app_factory",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def wait_ready(self, timeout_s: float = 90) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.proc.returncode}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.base_url + "/ready", timeout=5).status_code == 200:
-                    return
-            time.sleep(0.5)
-        raise RuntimeError("collector not ready in time")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+def start_collector(
+    settings: CollectorSettings, workers: int, log: Path, client: str = DEFAULT_CLIENT
+) -> CollectorProcess:
+    env = {
+        **os.environ,
+        "LMS_KAFKA_TOPIC_RAW": settings.kafka_topic_raw,
+        "LMS_KAFKA_TOPIC_DEAD_LETTER": settings.kafka_topic_dead_letter,
+        "LMS_COLLECTOR_CREATE_TOPICS": "false",
+        "LMS_COLLECTOR_KAFKA_CLIENT": client,
+    }
+    return CollectorProcess(env=env, log_path=log, workers=workers).start()
 
 
 async def drive(
@@ -242,13 +180,12 @@ def run() -> dict[str, float]:
             name = "" if client == DEFAULT_CLIENT else "_kafka_python"
             for workers in (1, 2):
                 bodies = make_bodies(WARMUP_BATCHES + BATCHES, f"{run_id}/{client}/{workers}")
-                collector = CollectorProcess(settings, workers, log, client)
+                collector = start_collector(settings, workers, log, client)
                 try:
-                    collector.wait_ready()
-                    asyncio.run(drive(collector.base_url, key, bodies[:WARMUP_BATCHES], 2))
+                    asyncio.run(drive(collector.url, key, bodies[:WARMUP_BATCHES], 2))
                     accepted, seconds = asyncio.run(
                         drive(
-                            collector.base_url,
+                            collector.url,
                             key,
                             bodies[WARMUP_BATCHES:],
                             CONCURRENCY[workers],

@@ -43,6 +43,8 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
             "spark.sql.streaming.stateStore.providerClass",
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
         )
+        # Each batch commits only its changes to the dedup state (not a fresh RocksDB snapshot).
+        .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # No empty micro-batch just to advance the watermark: the dedup state is pruned on the
         # next batch with data anyway, and an empty batch costs a full state-store round trip.

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lms.services.base import ServiceStatus
 from lms.services.manager import ServiceManager
 from lms.settings import get_settings
 
@@ -20,10 +21,23 @@ from lms.settings import get_settings
 @pytest.fixture(scope="session", autouse=True)
 def services() -> Iterator[ServiceManager]:
     manager = ServiceManager(get_settings(), report=lambda line: print(line, file=sys.stderr))
-    statuses = manager.up()
-    started = [s.name for s in statuses if s.action == "started"]
+    keep = bool(os.environ.get("LMS_KEEP_SERVICES"))
+    # Recorded as each service comes up, so a failure part-way still stops what this session
+    # started (and nothing else).
+    started: list[str] = []
+
+    def note(status: ServiceStatus) -> None:
+        if status.action == "started":
+            started.append(status.name)
+
+    try:
+        manager.up(on_status=note)
+    except BaseException:
+        if started and not keep:
+            manager.down(started)
+        raise
     yield manager
-    if started and not os.environ.get("LMS_KEEP_SERVICES"):
+    if started and not keep:
         manager.down(started)
 
 

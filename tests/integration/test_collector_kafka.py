@@ -276,15 +276,6 @@ RECOVERY_S = 20.0
 STEADY_S = 8.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class _Sender:
     """Posts unique batches continuously, retrying a batch after a 503 (same event_ids) like a
     real client, and records every request's outcome."""
@@ -341,13 +332,9 @@ def test_kafka_restart_loses_no_acknowledged_event_and_recovers(
     client_name: str, settings: CollectorSettings, writer_key: str
 ) -> None:
     import os
-    import signal
-    import subprocess
-    import sys
     from pathlib import Path
 
-    import httpx
-
+    from ingestion.collector.process import CollectorProcess
     from lms.services.manager import ServiceManager
     from lms.settings import get_settings
 
@@ -358,7 +345,6 @@ def test_kafka_restart_loses_no_acknowledged_event_and_recovers(
         }
     )
     ensure_topics(restart)
-    port = _free_port()
     log_path = Path(f"/tmp/lms-test-collector-restart-{RUN}-{client_name}.log")
     env = {
         **os.environ,
@@ -367,42 +353,11 @@ def test_kafka_restart_loses_no_acknowledged_event_and_recovers(
         "LMS_KAFKA_RAW_PARTITIONS": "3",
         "LMS_COLLECTOR_KAFKA_CLIENT": client_name,
     }
-    repo = Path(__file__).resolve().parents[2]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "ingestion.collector.app:app_factory",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-access-log",
-            ],
-            cwd=repo,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    collector = CollectorProcess(env=env, log_path=log_path).start(timeout_s=60)
+    base_url = collector.url
     manager = ServiceManager(get_settings())
     sender = _Sender(base_url, writer_key)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base_url + "/ready", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        else:
-            pytest.fail(f"collector not ready; see {log_path}")
-
         sender.thread.start()
         time.sleep(3)
         try:
@@ -415,12 +370,7 @@ def test_kafka_restart_loses_no_acknowledged_event_and_recovers(
     finally:
         sender.stop.set()
         sender.thread.join(timeout=90)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        collector.stop()
 
     requests = sender.requests
     statuses = {status for _, _, status, _, _ in requests}

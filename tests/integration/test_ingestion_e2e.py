@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -21,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import psycopg
 import pytest
 from kafka import KafkaConsumer
 
+from ingestion.collector.process import CollectorProcess
 from ingestion.post import PostTally, post_files
 from lms.auth.manage import create_key
 from lms.auth.store import PostgresKeyStore
@@ -37,46 +33,6 @@ from lms.simulator.batch import run_simulation
 from lms.simulator.config import SimulationConfig
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Collector:
-    """The collector as a real uvicorn process on its own port, stopped by its pid."""
-
-    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
-        self.env, self.port, self.log = env, port, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        lms = Path(sys.executable).with_name("lms")
-        self.proc = subprocess.Popen(
-            [str(lms), "collector", "run", "--port", str(self.port)],
-            env=self.env,
-            stdout=self.log.open("ab"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError(f"collector not ready: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(30)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +75,7 @@ def ingested(
     store = PostgresKeyStore(settings.platform_dsn)
     key, _ = create_key(store, f"e2e-{uuid.uuid4().hex[:8]}", "events:write")
     logs = tmp_path_factory.mktemp("collector")
-    collector = Collector(env, free_port(), logs / "collector.log")
+    collector = CollectorProcess(env=env, log_path=logs / "collector.log")
     collector.start()
     s3 = s3_client(settings)
     s3.create_bucket(Bucket=settings.lake_bucket)
@@ -166,7 +122,7 @@ def ingested(
             "settings": settings,
             "spark": spark,
             "tallies": [tally, retry_tally, second_tally[0]],
-            "collector_log": collector.log,
+            "collector_log": collector.log_path,
         }
     finally:
         collector.stop()
