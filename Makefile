@@ -6,7 +6,7 @@ LMS := .venv/bin/lms
 PYTEST := .venv/bin/pytest
 BENCH ?=
 
-.PHONY: help setup lock services-up services-down demo demo-down test test-unit test-integration lint bench clean
+.PHONY: help setup lock services-up services-down demo demo-down test test-unit test-integration lint lint-sql bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ test-integration: setup  ## Integration tests (starts the services it needs, sto
 lint: setup  ## ruff lint and format check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+lint-sql: setup  ## sqlfluff (dbt templater) over the dbt models; needs the local PostgreSQL
+	.venv/bin/sqlfluff lint dbt_project/models --processes 2
 
 bench: setup  ## Every benchmark (or BENCH=<name>), figures into bench/results/latest.json
 	.venv/bin/python -m bench.run $(BENCH)

@@ -27,6 +27,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "collector_vs_bare_ratio": (">=", 0.5),
     "landing_events_per_s": (">=", 100_000),
     "dbt_incremental_vs_full": ("<=", 0.15),
+    "stream_latency_p50_s": ("<=", 3),
     "stream_latency_p95_s": ("<=", 3),
     "train_dropout_s": ("<=", 60),
     "score_students_per_s": (">=", 50_000),

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     es_port: int = 19200
     es_transport_port: int = 19300
     es_url: str | None = None
+    # Live indices written by the streaming jobs (streaming/) and read by serving/routes/live.py.
+    stream_index_prefix: str = "lms-live-"
 
     # BigQuery (the goccy emulator locally).
     bq_port: int = 19050
@@ -80,7 +82,19 @@ class Settings(BaseSettings):
     # Key for the HMAC that pseudonymises personal data (emails) on its way out of the OLTP database.
     pii_hash_key: str = DEV_PLACEHOLDER
 
+    # dbt (the warehouse): profile target (`postgres` locally, `bigquery` in production,
+    # `bigquery_emulator` for the emulator tests) and an optional prefix for every schema dbt
+    # builds (`t_ab12_` → `t_ab12_marts`), so tests and benchmarks never touch the dev warehouse.
+    dbt_target: str = "postgres"
+    dbt_schema_prefix: str = ""
+
     # Prefect: the local ephemeral API unless a server URL is configured (PREFECT_API_URL).
+
+    # ML: where the feature marts are read, where predictions are written, where models live.
+    features_schema: str = "features"
+    ml_schema: str = "ml"
+    model_bucket: str | None = None  # the lake bucket unless set
+    model_prefix: str = "models"
 
     @model_validator(mode="after")
     def _no_placeholder_secrets_outside_local(self) -> Settings:

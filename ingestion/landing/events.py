@@ -27,6 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StringType, StructField, StructType
 
+from ingestion.landing.columns import RAW_COLUMNS
 from ingestion.landing.warehouse import WarehouseWriter
 from lms.settings import Settings
 
@@ -57,22 +58,6 @@ _EVENT = StructType(
     ]
 )
 
-# The columns every raw layer holds, in order.
-RAW_COLUMNS = [
-    "event_id",
-    "event_type",
-    "schema_version",
-    "occurred_at",
-    "received_at",
-    "student_id",
-    "course_id",
-    "session_id",
-    "client",
-    "payload",
-    "kafka_partition",
-    "kafka_offset",
-    "event_date",
-]
 
 Mode = Literal["available-now", "continuous"]
 

@@ -16,13 +16,15 @@ from lms.errors import UsageError
 EVENTS_WRITE = "events:write"
 PREDICTIONS_READ = "predictions:read"
 ALERTS_READ = "alerts:read"
+LIVE_READ = "live:read"
 ADMIN = "admin"
 
 # Scope -> what it allows, shown by `lms keys create --help` and in the docs.
 SCOPES: dict[str, str] = {
     EVENTS_WRITE: "send learning events to the collector (POST /v1/events)",
     PREDICTIONS_READ: "read model predictions (prediction API)",
-    ALERTS_READ: "read at-risk alerts (prediction API)",
+    ALERTS_READ: "read at-risk alerts (prediction API) and live alerts (GET /v1/live/alerts)",
+    LIVE_READ: "read live dashboards: active students, live-class attendance (GET /v1/live/...)",
     ADMIN: "every scope, present and future",
 }
 

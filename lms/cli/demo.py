@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from lms.errors import LmsError, UsageError
+from lms.errors import UsageError
 from lms.settings import Settings, get_settings
 
 
@@ -96,6 +96,18 @@ def demo(
     summary["raw_counts"] = _raw_counts(settings)
     _done(started)
 
+    started = _step("stream: PyFlink jobs (Kafka → Elasticsearch live indices), in the background")
+    from lms.cli.stream import demo_step
+
+    summary["stream"] = demo_step(settings)
+    _done(started)
+
+    started = _step("warehouse: dbt build (staging → marts, features, snapshots, tests), report")
+    from lms.warehouse.demo import build_warehouse
+
+    summary["warehouse"] = build_warehouse(settings)
+    _done(started)
+
     _print_summary(settings, summary)
 
 
@@ -132,37 +144,24 @@ COLLECTOR_MARKER = "collector"
 
 def _ensure_collector(settings: Settings) -> str:
     """Start the collector for the demo (once), tracked by a pid file so demo-down can stop it."""
-    import httpx
-
+    from ingestion.collector.process import CollectorProcess, wait_ready
     from ingestion.collector.settings import get_collector_settings
-    from lms.services.base import current_user, pid_belongs_to, read_pid_file, spawn, write_pid_file
+    from lms.services.base import pid_belongs_to, read_pid_file, write_pid_file
 
     port = get_collector_settings().collector_port
-    url = f"http://127.0.0.1:{port}"
     pid_file = settings.state_dir / "run" / "collector.pid"
+    log = settings.state_dir / "logs" / "collector.log"
     pid = read_pid_file(pid_file)
-    if pid is None or not pid_belongs_to(pid, COLLECTOR_MARKER):
-        lms = Path(sys.executable).with_name("lms")
-        log = settings.state_dir / "logs" / "collector.log"
-        proc, _ = spawn(
-            [str(lms), "collector", "run", "--port", str(port)],
-            log_path=log,
-            cwd=Path.cwd(),
-            env=dict(os.environ),
-            run_as=current_user(),
-            label="collector",
-        )
-        write_pid_file(pid_file, proc.pid)
-        typer.echo(f"   collector starting (pid {proc.pid}, log {log})", err=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise LmsError(f"collector did not become ready at {url} (log: .state/logs/collector.log)")
+    if pid is not None and pid_belongs_to(pid, COLLECTOR_MARKER):
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, timeout_s=60, log_path=log)
+        return url
+    collector = CollectorProcess(port=port, log_path=log, env=os.environ)
+    collector.start(timeout_s=60)
+    assert collector.pid is not None
+    write_pid_file(pid_file, collector.pid)
+    typer.echo(f"   collector started (pid {collector.pid}, log {log})", err=True)
+    return collector.url
 
 
 def _raw_counts(settings: Settings) -> dict[str, int]:
@@ -195,6 +194,9 @@ def demo_down() -> None:
         terminate(pid, COLLECTOR_MARKER, signal.SIGTERM, 20)
         typer.echo(f"collector     stopped (pid {pid})")
     pid_file.unlink(missing_ok=True)
+    from lms.cli.stream import demo_down_step
+
+    demo_down_step(settings)
     ServiceManager(settings, report=typer.echo).down()
 
 
@@ -238,6 +240,15 @@ def _print_summary(settings: Settings, summary: dict[str, Any]) -> None:
             f"  {settings.raw_schema}.{table:<22} {rows:,} rows"
             for table, rows in summary["raw_counts"].items()
         ),
+        "",
+        f"Streaming jobs (lms stream status; pid {summary['stream']['pid']}): "
+        f"{summary['stream']['indices']} on {summary['stream']['es']}",
+        f"  log {summary['stream']['log']}; live API: uvicorn serving.app:app_factory --factory",
+        "",
+        "Warehouse (dbt; schemas staging, intermediate, marts, features, snapshots):",
+        *(f"  {t:<32} {n:,} rows" for t, n in summary["warehouse"]["rows"].items()),
+        f"  report: {summary['warehouse']['report']}  (lms report)",
+        f"  docs: {summary['warehouse']['dbt_docs']}",
         "",
         "Next: lms --help; docs/architecture.md",
     ]

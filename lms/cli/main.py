@@ -23,7 +23,7 @@ app = typer.Typer(
 
 def _register() -> None:
     # Imported here so that `lms --help` stays fast and a broken optional group names itself.
-    from lms.cli import collector, contract, db, demo, ingest, keys, services, simulate
+    from lms.cli import collector, contract, db, demo, flow, ingest, keys, services, simulate
 
     app.add_typer(services.app, name="services", help="Start, stop and inspect the local services.")
     app.add_typer(db.app, name="db", help="The OLTP database's schema migrations.")
@@ -36,8 +36,19 @@ def _register() -> None:
         collector.app, name="collector", help="The HTTP event collector (FastAPI → Kafka)."
     )
     app.add_typer(ingest.app, name="ingest")
+    from lms.cli import report, warehouse
+
+    app.add_typer(warehouse.app, name="warehouse")
+    app.command("report")(report.report)
+    from lms.cli import stream
+
+    app.add_typer(stream.app, name="stream")
     app.command("demo")(demo.demo)
     app.command("demo-down")(demo.demo_down)
+    app.add_typer(flow.app, name="flow", help="ML flows (Prefect): train, score, pipeline.")
+    from lms.cli import serve
+
+    app.command("serve")(serve.serve)
 
 
 def run() -> None:

@@ -1,0 +1,259 @@
+"""Next chapter: a ranked list of chapters for a student to study next, learned from the moves of
+students who did well, never recommending a chapter whose predecessors were not reached.
+
+Data (``features.chapter_transitions``): consecutive chapters a student moved between, with the
+chapters' positions in the course and whether the student was successful. Each move is a query:
+the candidates are the course's other chapters up to one past the furthest the student has
+reached (the order constraint), and the one the student opened next is the relevant item. An
+XGBoost ranker (LambdaMART, ``rank:ndcg``) scores candidates from: the move probability among
+successful students, among everyone, the chapter's popularity, its distance from the current
+chapter and from the student's frontier, and whether it was already visited. Trained and
+evaluated on successful students' moves (the path worth recommending); baselines rank by
+popularity, by course order (next-in-order) and by the successful students' move probability.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from ml.bundle import ModelBundle
+from ml.errors import NotEnoughData
+from ml.metrics import ranking
+from ml.splits import time_split
+from ml.training import DEFAULT_PARAMS, TrainingResult, strongest, trim
+
+FEATURES = [
+    "f_p_success",
+    "f_p_all",
+    "f_popularity",
+    "f_delta",
+    "f_is_next",
+    "f_ahead_of_frontier",
+    "f_visited",
+]
+MAX_SKIP = 1  # a candidate may be at most this many positions past the furthest chapter reached
+SMOOTHING = 1.0
+
+
+def chapters_of(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Every chapter the transitions mention, with its position in its course."""
+    a = transitions[["course_id", "from_chapter_id", "from_position"]].set_axis(
+        ["course_id", "chapter_id", "position"], axis=1
+    )
+    b = transitions[["course_id", "to_chapter_id", "to_position"]].set_axis(
+        ["course_id", "chapter_id", "position"], axis=1
+    )
+    return pd.concat([a, b]).drop_duplicates(["course_id", "chapter_id"]).reset_index(drop=True)
+
+
+def move_tables(train: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+    """Move counts (successful students / everyone) and popularity from the training window."""
+    ok = train["is_successful_student"].fillna(False).astype(bool)
+    keys = ["course_id", "from_chapter_id", "to_chapter_id"]
+    moves = train.groupby(keys).size().rename("n_all").to_frame()
+    moves["n_success"] = train[ok].groupby(keys).size()
+    moves = moves.fillna(0).reset_index()
+    pop = train.groupby(["course_id", "to_chapter_id"]).size().rename("n").reset_index()
+    return {"moves": moves.to_dict("records"), "popularity": pop.to_dict("records")}
+
+
+def candidates(
+    queries: pd.DataFrame, chapters: pd.DataFrame, tables: dict[str, Any], first_visit: pd.DataFrame
+) -> pd.DataFrame:
+    """One row per (query, candidate chapter) with the ranker's features.
+
+    ``queries``: query_id, student_id, course_id, from_chapter_id, from_position, frontier, at."""
+    cand = queries.merge(chapters, on="course_id")
+    cand = cand[cand["chapter_id"] != cand["from_chapter_id"]]
+    cand = cand[cand["position"] <= cand["frontier"] + MAX_SKIP]
+    moves = pd.DataFrame(
+        tables["moves"],
+        columns=["course_id", "from_chapter_id", "to_chapter_id", "n_all", "n_success"],
+    )
+    out_all = moves.groupby(["course_id", "from_chapter_id"])[["n_all", "n_success"]].sum()
+    out_all.columns = ["out_all", "out_success"]
+    cand = cand.merge(
+        moves.rename(columns={"to_chapter_id": "chapter_id"}),
+        on=["course_id", "from_chapter_id", "chapter_id"],
+        how="left",
+    ).merge(out_all.reset_index(), on=["course_id", "from_chapter_id"], how="left")
+    n_ch = cand.groupby("query_id")["chapter_id"].transform("size").astype(float)
+    for col in ("n_all", "n_success", "out_all", "out_success"):
+        cand[col] = cand[col].fillna(0.0)
+    cand["f_p_success"] = (cand["n_success"] + SMOOTHING / n_ch) / (cand["out_success"] + SMOOTHING)
+    cand["f_p_all"] = (cand["n_all"] + SMOOTHING / n_ch) / (cand["out_all"] + SMOOTHING)
+    pop = pd.DataFrame(tables["popularity"], columns=["course_id", "to_chapter_id", "n"])
+    pop["share"] = pop["n"] / pop.groupby("course_id")["n"].transform("sum")
+    cand = cand.merge(
+        pop.rename(columns={"to_chapter_id": "chapter_id"})[["course_id", "chapter_id", "share"]],
+        on=["course_id", "chapter_id"],
+        how="left",
+    )
+    cand["f_popularity"] = cand["share"].fillna(0.0)
+    cand["f_delta"] = (cand["position"] - cand["from_position"]).astype(float)
+    cand["f_is_next"] = (cand["f_delta"] == 1).astype(float)
+    cand["f_ahead_of_frontier"] = (cand["position"] - cand["frontier"]).astype(float)
+    cand = cand.merge(first_visit, on=["student_id", "course_id", "chapter_id"], how="left")
+    cand["f_visited"] = (cand["first_visit"].notna() & (cand["first_visit"] < cand["at"])).astype(
+        float
+    )
+    return cand.sort_values(["query_id", "chapter_id"]).reset_index(drop=True)
+
+
+def first_visits(transitions: pd.DataFrame) -> pd.DataFrame:
+    """When each student first reached each chapter (as the source or the target of a move)."""
+    t = transitions
+    a = t[["student_id", "course_id", "from_chapter_id", "transitioned_at"]].set_axis(
+        ["student_id", "course_id", "chapter_id", "at"], axis=1
+    )
+    b = t[["student_id", "course_id", "to_chapter_id", "transitioned_at"]].set_axis(
+        ["student_id", "course_id", "chapter_id", "at"], axis=1
+    )
+    both = pd.concat([a, b])
+    return (
+        both.groupby(["student_id", "course_id", "chapter_id"])["at"]
+        .min()
+        .rename("first_visit")
+        .reset_index()
+    )
+
+
+def queries_of(transitions: pd.DataFrame) -> pd.DataFrame:
+    """Each move as a ranking query, with the furthest position the student had reached before it."""
+    t = transitions.sort_values(["student_id", "course_id", "transitioned_at"]).reset_index(
+        drop=True
+    )
+    reached = np.maximum(t["from_position"], t["to_position"])
+    prev = reached.groupby([t["student_id"], t["course_id"]]).shift(1)
+    frontier = pd.concat([prev, t["from_position"]], axis=1).max(axis=1)
+    t["frontier"] = frontier.groupby([t["student_id"], t["course_id"]]).cummax()
+    t["query_id"] = np.arange(len(t))
+    t["at"] = t["transitioned_at"]
+    return t
+
+
+def _rank_lists(cand: pd.DataFrame, score: np.ndarray) -> list[list[str]]:
+    ranked = cand.assign(_s=score).sort_values(["query_id", "_s"], ascending=[True, False])
+    return ranked.groupby("query_id", sort=True)["chapter_id"].agg(list).tolist()
+
+
+def train(transitions: pd.DataFrame, *, params: dict[str, Any] | None = None) -> TrainingResult:
+    if transitions.empty:
+        raise NotEnoughData("features.chapter_transitions is empty")
+    t = queries_of(transitions)
+    # Only moves whose student's outcome is known (the course has ended) can say what successful
+    # students do; moves in courses still running would leave the test window without labels.
+    t = t[t["is_successful_student"].notna()]
+    if t.empty:
+        raise NotEnoughData(
+            "next_chapter: no moves of students with a known outcome yet (no course has ended)"
+        )
+    split, tr, va, te = time_split(t, date_column="transitioned_at")
+    chapters = chapters_of(transitions)
+    tables = move_tables(tr) | {"chapters": chapters.to_dict("records")}
+    visits = first_visits(transitions)
+
+    def prepared(part: pd.DataFrame) -> pd.DataFrame:
+        ok = part[part["is_successful_student"].fillna(False).astype(bool)]
+        cand = candidates(ok, chapters, tables, visits)
+        cand["label"] = (cand["chapter_id"] == cand["to_chapter_id"]).astype(float)
+        has_target = cand.groupby("query_id")["label"].transform("max") > 0
+        return cand[has_target]
+
+    ctr, cva, cte = prepared(tr), prepared(va), prepared(te)
+    if cte.empty or ctr["query_id"].nunique() < 20:
+        raise NotEnoughData(
+            f"next_chapter: {ctr['query_id'].nunique()} training and {cte['query_id'].nunique()} "
+            "test moves by successful students; need at least 20 and 1 (simulate or collect more days)"
+        )
+    cfg = {**DEFAULT_PARAMS, "objective": "rank:ndcg", "eval_metric": "ndcg@5", "max_depth": 3}
+    cfg.update(params or {})
+    dtr = _dmatrix(ctr)
+    dva = _dmatrix(cva)
+    booster = xgb.train(
+        cfg,
+        dtr,
+        num_boost_round=300,
+        evals=[(dva, "valid")],
+        early_stopping_rounds=30,
+        verbose_eval=False,
+    )
+    booster = trim(booster)
+    bundle = ModelBundle(
+        "next_chapter",
+        "ranker",
+        FEATURES,
+        booster,
+        {"xgboost": cfg, "max_skip": MAX_SKIP, "trees": booster.num_boosted_rounds()},
+        tables,
+    )
+    actual = cte.groupby("query_id", sort=True)["to_chapter_id"].first().tolist()
+
+    def evaluate(candidate: Any) -> dict[str, float]:
+        cand = candidates(
+            te[te["query_id"].isin(cte["query_id"])], chapters, candidate.tables, visits
+        )
+        return ranking(_rank_lists(cand, candidate.raw(cand)), actual)
+
+    base_order = -np.abs(cte["f_delta"] - 1) - 0.01 * cte["f_visited"]
+    baselines = {
+        "popularity": ranking(_rank_lists(cte, cte["f_popularity"].to_numpy()), actual),
+        "next_in_order": ranking(_rank_lists(cte, base_order.to_numpy()), actual),
+        "success_transitions": ranking(_rank_lists(cte, cte["f_p_success"].to_numpy()), actual),
+    }
+    return TrainingResult(
+        name="next_chapter",
+        bundle=bundle,
+        split=split,
+        primary_metric="ndcg_at_5",
+        metrics=evaluate(bundle),
+        baselines=baselines,
+        best_baseline=strongest(baselines, "ndcg_at_5"),
+        evaluate=evaluate,
+        data={
+            "rows": {
+                "all": len(t),
+                "train_queries": int(ctr["query_id"].nunique()),
+                "valid_queries": int(cva["query_id"].nunique()),
+                "test_queries": int(cte["query_id"].nunique()),
+            },
+            "features": FEATURES,
+            "as_of_dates": [str(split.train_start), str(split.test_end)],
+        },
+    )
+
+
+def _dmatrix(cand: pd.DataFrame) -> xgb.DMatrix:
+    d = xgb.DMatrix(
+        cand[FEATURES].to_numpy(np.float32), label=cand["label"].to_numpy(), feature_names=FEATURES
+    )
+    d.set_group(cand.groupby("query_id", sort=True).size().to_numpy())
+    return d
+
+
+def recommend(bundle: ModelBundle, transitions: pd.DataFrame, *, top: int = 3) -> pd.DataFrame:
+    """Top chapters for every student-course's current position (its latest move's target)."""
+    if transitions.empty:
+        return pd.DataFrame(
+            columns=["student_id", "course_id", "rank", "chapter_id", "score", "current_chapter_id"]
+        )
+    t = queries_of(transitions)
+    last = t.sort_values("transitioned_at").groupby(["student_id", "course_id"]).tail(1).copy()
+    # The student is now at the move's target; the frontier includes it.
+    last["from_chapter_id"] = last["to_chapter_id"]
+    last["frontier"] = np.maximum(last["frontier"], last["to_position"])
+    last["from_position"] = last["to_position"]
+    last["at"] = last["transitioned_at"] + pd.Timedelta(seconds=1)
+    chapters = pd.DataFrame(bundle.tables["chapters"])
+    cand = candidates(last, chapters, bundle.tables, first_visits(transitions))
+    cand["score"] = bundle.raw(cand)
+    cand = cand.sort_values(["query_id", "score"], ascending=[True, False])
+    cand["rank"] = cand.groupby("query_id").cumcount() + 1
+    cand = cand[cand["rank"] <= top]
+    return cand.rename(columns={"from_chapter_id": "current_chapter_id"})[
+        ["student_id", "course_id", "rank", "chapter_id", "score", "current_chapter_id"]
+    ].reset_index(drop=True)

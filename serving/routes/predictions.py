@@ -1,0 +1,413 @@
+"""``/v1/students/{student_id}/courses/{course_id}/...`` predictions, the course at-risk list and
+their batch variants, plus the prediction service's readiness and ``/metrics``.
+
+Access: predictions need ``predictions:read``, the at-risk list ``alerts:read`` (``admin`` implies
+both). A key restricted to a teacher (``teacher_id``) sees only the courses that teacher teaches;
+any other course answers 403. Each response names the model versions it came from in
+``X-Model-Version`` (``name=version``, comma-separated).
+
+:func:`install` wires everything into the app built by ``serving.app.create_app``;
+:func:`start`/:func:`stop` run in its lifespan (load the promoted models, poll for new ones).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from lms.auth.dependencies import require_scopes
+from lms.auth.scopes import ALERTS_READ, PREDICTIONS_READ, Principal
+from lms.settings import Settings
+from ml.registry import Registry
+from serving import predict
+from serving.features import FeaturesUnavailable, OnlineStore, RealtimeSignals
+from serving.metrics import Metrics, ObservabilityMiddleware, configure_logging
+from serving.models import Loaded, ModelStore, Snapshot
+from serving.routes.schemas import (
+    ID_PATTERN,
+    AtRisk,
+    Band,
+    BatchKind,
+    BatchRequest,
+    BatchResponse,
+    DropoutRisk,
+    ExamScore,
+    NextChapters,
+    QuizDifficulty,
+    WeakTopics,
+)
+from serving.settings import ServeSettings
+
+log = logging.getLogger("serving.predictions")
+
+router = APIRouter(prefix="/v1", tags=["predictions"])
+ops = APIRouter(tags=["operations"])
+
+StudentId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="The LMS's student id", examples=["stu_0000042"])
+]
+CourseId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="The LMS's course id", examples=["crs_001"])
+]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid API key"},
+    403: {"description": "The key lacks the scope, or its teacher does not teach the course"},
+    404: {"description": "Unknown student or course, or the student is not enrolled"},
+    422: {"description": "Invalid parameter (id format, k out of range)"},
+    503: {"description": "A model is not loaded or the database is unreachable; retry later"},
+}
+
+
+class PredictionService:
+    """What the routes share: models, online features, real-time signals, metrics."""
+
+    def __init__(self, settings: Settings, serve: ServeSettings, es: Any | None) -> None:
+        self.settings = settings
+        self.serve = serve
+        self.metrics = Metrics()
+        self.store = OnlineStore(settings, serve)
+        self.realtime = RealtimeSignals(es, settings, serve)
+        self.models = ModelStore(
+            Registry(settings),
+            on_swap=lambda loaded, previous: self.metrics.swapped(
+                loaded.name, loaded.version, previous
+            ),
+        )
+
+
+def service(request: Request) -> PredictionService:
+    return request.app.state.predictions
+
+
+Service = Annotated[PredictionService, Depends(service)]
+
+
+def _guard(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Domain errors to HTTP: unknown ids 404, a missing model or database 503."""
+    try:
+        return fn(*args, **kwargs)
+    except predict.NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except predict.ModelUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "30"}) from None
+    except FeaturesUnavailable as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from None
+
+
+@dataclass
+class Call:
+    """One request's caller, service and model snapshot. The snapshot is taken once, so a swap
+    mid-request changes nothing in its answer."""
+
+    request: Request
+    svc: PredictionService
+    snapshot: Snapshot
+    principal: Principal
+
+    def prepare(self, course_id: str, models: tuple[str, ...]) -> None:
+        """Name the model versions (``X-Model-Version``), then check the course and the key's
+        teacher: unknown course 404, another teacher's course 403."""
+        snap = self.snapshot
+        self.request.state.model_versions = {
+            n: m.version for n in models if (m := snap.get(n)) is not None
+        }
+        teachers = _guard(self.svc.store.course_teachers, course_id)
+        if teachers is None:
+            raise HTTPException(404, f"unknown course {course_id!r}")
+        teacher = self.principal.teacher_id
+        if teacher is not None and teacher not in teachers:
+            raise HTTPException(
+                403, f"API key {self.principal.name!r} is restricted to another teacher's courses"
+            )
+
+    def count(self, models: tuple[str, ...], n: int = 1) -> None:
+        for name in models:
+            if (m := self.snapshot.get(name)) is not None:
+                self.svc.metrics.predictions.labels(name, m.version).inc(n)
+
+    def answer(
+        self,
+        course_id: str,
+        models: tuple[str, ...],
+        fn: Callable[..., dict[str, Any]],
+        *args: Any,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        self.prepare(course_id, models)
+        out: dict[str, Any] = _guard(fn, self.snapshot, self.svc.store, *args, **kwargs)
+        self.count(models)
+        if out.get("cold_start"):
+            self.svc.metrics.cold_starts.labels(fn.__name__).inc()
+        return out
+
+
+def _call(scope: str) -> Callable[..., Call]:
+    reader = require_scopes(scope)
+
+    # A default rather than Annotated: annotations are strings here (postponed evaluation)
+    # and FastAPI could not resolve the closure's ``reader`` from them.
+    def dependency(
+        request: Request,
+        svc: Service,
+        principal: Principal = Depends(reader),  # noqa: B008
+    ) -> Call:
+        return Call(request, svc, svc.models.current(), principal)
+
+    return dependency
+
+
+Predictions = Annotated[Call, Depends(_call(PREDICTIONS_READ))]
+Alerts = Annotated[Call, Depends(_call(ALERTS_READ))]
+
+
+@router.get(
+    "/students/{student_id}/courses/{course_id}/dropout-risk",
+    response_model=DropoutRisk,
+    responses=ERRORS,
+    summary="Probability that the student drops out of the course, with its top factors",
+)
+def get_dropout_risk(
+    student_id: StudentId,
+    course_id: CourseId,
+    call: Predictions,
+    factors: Annotated[int, Query(ge=0, le=20, description="How many top factors")] = 5,
+    realtime: Annotated[
+        bool, Query(description="Also ask the live jobs when the student was last seen")
+    ] = False,
+) -> dict[str, Any]:
+    out = call.answer(
+        course_id,
+        ("dropout",),
+        predict.dropout_risk,
+        student_id,
+        course_id,
+        top=factors,
+    )
+    if realtime:  # an Elasticsearch round trip: only when asked
+        seen = call.svc.realtime.last_seen(student_id, course_id)
+        out["realtime"] = {
+            "last_seen_at": seen.isoformat() if seen else None,
+            "active_now": RealtimeSignals.active_now(seen),
+        }
+    return out
+
+
+@router.get(
+    "/students/{student_id}/courses/{course_id}/exam-score",
+    response_model=ExamScore,
+    responses=ERRORS,
+    summary="Predicted final score (0-100) with a prediction interval",
+)
+def get_exam_score(
+    student_id: StudentId,
+    course_id: CourseId,
+    call: Predictions,
+) -> dict[str, Any]:
+    return call.answer(
+        course_id,
+        ("final_score",),
+        predict.exam_score,
+        student_id,
+        course_id,
+    )
+
+
+@router.get(
+    "/students/{student_id}/courses/{course_id}/weak-topics",
+    response_model=WeakTopics,
+    responses=ERRORS,
+    summary="The student's weakest topics in the course, with mastery estimates",
+)
+def get_weak_topics(
+    student_id: StudentId,
+    course_id: CourseId,
+    call: Predictions,
+    k: Annotated[int, Query(ge=1, le=50, description="How many topics")] = 5,
+) -> dict[str, Any]:
+    return call.answer(
+        course_id,
+        ("topic_mastery",),
+        predict.weak_topics,
+        student_id,
+        course_id,
+        k=k,
+    )
+
+
+@router.get(
+    "/students/{student_id}/courses/{course_id}/quiz-difficulty",
+    response_model=QuizDifficulty,
+    responses=ERRORS,
+    summary="Target question-difficulty band per topic, with suggested questions",
+)
+def get_quiz_difficulty(
+    student_id: StudentId,
+    course_id: CourseId,
+    call: Predictions,
+    topic_id: Annotated[
+        str | None, Query(pattern=ID_PATTERN, description="Only this topic")
+    ] = None,
+    questions: Annotated[int, Query(ge=0, le=20, description="Suggested questions per topic")] = 3,
+) -> dict[str, Any]:
+    return call.answer(
+        course_id,
+        ("quiz_difficulty", "topic_mastery"),
+        predict.quiz_difficulty_answer,
+        student_id,
+        course_id,
+        topic_id=topic_id,
+        questions=questions,
+    )
+
+
+@router.get(
+    "/students/{student_id}/courses/{course_id}/next-chapters",
+    response_model=NextChapters,
+    responses=ERRORS,
+    summary="Chapters to study next, ranked, with reasons",
+)
+def get_next_chapters(
+    student_id: StudentId,
+    course_id: CourseId,
+    call: Predictions,
+    k: Annotated[int, Query(ge=1, le=20, description="How many chapters")] = 3,
+) -> dict[str, Any]:
+    return call.answer(
+        course_id,
+        ("next_chapter",),
+        predict.next_chapters,
+        student_id,
+        course_id,
+        k=k,
+    )
+
+
+@router.get(
+    "/courses/{course_id}/at-risk",
+    response_model=AtRisk,
+    responses=ERRORS,
+    tags=["alerts"],
+    summary="The course's students at risk of dropping out, riskiest first",
+)
+def get_at_risk(
+    course_id: CourseId,
+    call: Alerts,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many students")] = 50,
+    min_band: Annotated[Band, Query(description="Only students at this band or above")] = Band.low,
+) -> dict[str, Any]:
+    return call.answer(
+        course_id,
+        ("dropout",),
+        predict.at_risk,
+        course_id,
+        limit=limit,
+        min_band=min_band.value,
+    )
+
+
+BATCH: dict[BatchKind, tuple[tuple[str, ...], Callable[..., dict[str, Any]], bool]] = {
+    BatchKind.dropout_risk: (("dropout",), predict.dropout_risk, False),
+    BatchKind.exam_score: (("final_score",), predict.exam_score, False),
+    BatchKind.weak_topics: (("topic_mastery",), predict.weak_topics, True),
+    BatchKind.next_chapters: (("next_chapter",), predict.next_chapters, True),
+    BatchKind.quiz_difficulty: (
+        ("quiz_difficulty", "topic_mastery"),
+        predict.quiz_difficulty_answer,
+        False,
+    ),
+}
+
+
+@router.post(
+    "/courses/{course_id}/batch/{prediction}",
+    response_model=BatchResponse,
+    responses=ERRORS,
+    tags=["batch"],
+    summary="One prediction for many students of a course (nightly jobs)",
+    description="Up to 1,000 student ids. Each item carries its own status: an unknown student "
+    "is a 404 item, not a failed batch. Every item uses the same model versions.",
+)
+def post_batch(
+    course_id: CourseId,
+    prediction: BatchKind,
+    call: Predictions,
+    body: Annotated[BatchRequest, Body()],
+) -> dict[str, Any]:
+    models, fn, takes_k = BATCH[prediction]
+    call.prepare(course_id, models)
+    for name in models:
+        _guard(predict.need, call.snapshot, name)
+    kwargs = {"k": body.k} if takes_k else {}
+    results = []
+    for student_id in dict.fromkeys(body.student_ids):
+        try:
+            item = _guard(fn, call.snapshot, call.svc.store, student_id, course_id, **kwargs)
+            results.append({"student_id": student_id, "status": 200, "result": item})
+        except HTTPException as exc:
+            if exc.status_code != 404:
+                raise
+            results.append({"student_id": student_id, "status": 404, "error": exc.detail})
+    call.count(models, len(results))
+    versions = call.snapshot.versions()
+    return {
+        "course_id": course_id,
+        "prediction": prediction,
+        "model_versions": {n: versions[n] for n in models},
+        "results": results,
+    }
+
+
+@ops.get("/ready/predictions", summary="Readiness of the predictions: models loaded, database up")
+def ready_predictions(svc: Service) -> JSONResponse:
+    models = svc.models.status()
+    try:
+        svc.store.ping()
+        database: str = "ok"
+    except FeaturesUnavailable as exc:
+        database = str(exc)
+    ok = database == "ok" and all(m["loaded"] for m in models.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "database": database, "models": models},
+        status_code=200 if ok else 503,
+    )
+
+
+@ops.get("/metrics", summary="Prometheus metrics (text exposition format)")
+def metrics(svc: Service) -> Response:
+    svc.metrics.cache_hits.set(svc.store.cache.hits)
+    svc.metrics.cache_misses.set(svc.store.cache.misses)
+    return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def install(
+    app: FastAPI, settings: Settings, *, es: Any | None = None, serve: ServeSettings | None = None
+) -> PredictionService:
+    """Add the prediction routes, the observability middleware and the shared service."""
+    svc = PredictionService(settings, serve or ServeSettings(), es)
+    app.state.predictions = svc
+    app.include_router(router)
+    app.include_router(ops)
+    app.add_middleware(ObservabilityMiddleware, metrics=svc.metrics)
+    return svc
+
+
+def start(app: FastAPI) -> None:
+    """Load the promoted models (a missing one leaves the service up but not ready) and poll."""
+    configure_logging()
+    svc: PredictionService = app.state.predictions
+    svc.models.refresh()
+    svc.models.start(svc.serve.model_poll_s)
+
+
+def stop(app: FastAPI) -> None:
+    svc: PredictionService = app.state.predictions
+    svc.models.stop()
+    svc.store.close()
+
+
+__all__ = ["Loaded", "PredictionService", "install", "start", "stop"]

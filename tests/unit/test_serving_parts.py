@@ -1,0 +1,158 @@
+"""Prediction service pieces that need no services: cache, explanations, request plumbing."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import numpy as np
+import pytest
+import xgboost as xgb
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+
+from ml.features import matrix
+from ml.models import dropout
+from ml.synthetic import student_course_frame
+from serving.features import MISSING, RealtimeSignals, TTLCache
+from serving.metrics import JsonFormatter, Metrics, ObservabilityMiddleware
+from serving.models import Loaded, Snapshot
+from serving.predict import ModelUnavailable, contributions, need, risk
+from serving.routes.schemas import BatchRequest
+
+
+def test_ttl_cache_expires_and_stays_bounded() -> None:
+    cache = TTLCache(ttl_s=0.05, max_size=10)
+    cache.put("a", 1)
+    assert cache.get("a") == 1
+    time.sleep(0.06)
+    assert cache.get("a") is MISSING
+    for i in range(25):
+        cache.put(i, i)
+    assert len(cache._data) <= 10
+    assert cache.get(24) == 24
+    assert cache.hits == 2 and cache.misses == 1
+
+
+def test_a_zero_ttl_disables_the_cache() -> None:
+    cache = TTLCache(ttl_s=0, max_size=10)
+    cache.put("a", 1)
+    assert cache.get("a") is MISSING
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[Loaded, object]:
+    frame = student_course_frame(600, weeks=6, seed=1)
+    bundle = dropout.train(frame).bundle
+    loaded = Loaded("dropout", "v1", bundle, "2026-01-01T00:00:00+00:00", None)  # type: ignore[arg-type]
+    return loaded, frame
+
+
+def test_top_factors_are_the_largest_shap_values_and_add_up_to_the_margin(trained) -> None:
+    loaded, frame = trained
+    rows = frame.sample(20, random_state=0)
+    full = contributions(loaded.bundle, rows, top=len(loaded.bundle.features))
+    booster = loaded.bundle.booster
+    x = xgb.DMatrix(matrix(rows, loaded.bundle.features), feature_names=booster.feature_names)
+    margin = booster.predict(x, output_margin=True)
+    bias = booster.predict(x, pred_contribs=True)[:, -1]
+    for factors, m, b in zip(full, margin, bias, strict=True):
+        assert sum(f["contribution"] for f in factors) + b == pytest.approx(m, abs=1e-3)
+        sizes = [abs(f["contribution"]) for f in factors]
+        assert sizes == sorted(sizes, reverse=True)
+        assert all(
+            f["direction"] == ("raises" if f["contribution"] > 0 else "lowers") for f in factors
+        )
+    top3 = contributions(loaded.bundle, rows, top=3)
+    assert all(len(t) <= 3 and t == f[: len(t)] for t, f in zip(top3, full, strict=True))
+
+
+def test_risk_bands_follow_the_models_thresholds(trained) -> None:
+    loaded, frame = trained
+    p, bands, _ = risk(loaded, frame.head(200), 0)
+    thresholds = loaded.bundle.params["risk_bands"]
+    assert np.all((p >= thresholds["high"]) == (bands == "high"))
+    assert np.all((p < thresholds["medium"]) == (bands == "low"))
+
+
+def test_a_missing_model_is_a_clear_error() -> None:
+    with pytest.raises(ModelUnavailable, match="'dropout' is not loaded"):
+        need(Snapshot(), "dropout")
+
+
+def test_batch_requests_are_validated() -> None:
+    assert BatchRequest(student_ids=["stu_1"]).k == 5
+    for bad in ({"student_ids": []}, {"student_ids": ["a b"]}, {"student_ids": ["a"], "k": 0}):
+        with pytest.raises(ValidationError):
+            BatchRequest(**bad)
+    with pytest.raises(ValidationError):
+        BatchRequest(student_ids=[f"s{i}" for i in range(1001)])
+
+
+def test_middleware_sets_request_id_model_version_metrics_and_a_json_log() -> None:
+    metrics = Metrics()
+    app = FastAPI()
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+
+    @app.get("/things/{thing_id}")
+    def thing(thing_id: str, request: Request) -> dict[str, str]:
+        request.state.model_versions = {"dropout": "v7"}
+        return {"id": thing_id}
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("serving.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        client = TestClient(app)
+        r = client.get("/things/stu_secret", headers={"X-Request-ID": "abcdefgh-1234"})
+        generated = client.get("/things/x", headers={"X-Request-ID": "bad id"})
+    finally:
+        logger.removeHandler(handler)
+    assert r.headers["x-request-id"] == "abcdefgh-1234"
+    assert r.headers["x-model-version"] == "dropout=v7"
+    assert len(generated.headers["x-request-id"]) == 32
+    line = JsonFormatter().format(records[0])
+    record = json.loads(line)
+    assert record["route"] == "/things/{thing_id}" and record["status"] == 200
+    assert "stu_secret" not in line
+    text = metrics.render().decode()
+    assert (
+        'lms_serve_requests_total{method="GET",route="/things/{thing_id}",status="200"} 2.0' in text
+    )
+
+
+def test_metrics_follow_model_swaps() -> None:
+    metrics = Metrics()
+    metrics.swapped("dropout", "v1", None)
+    metrics.swapped("dropout", "v2", "v1")
+    text = metrics.render().decode()
+    assert 'lms_serve_model_loaded{model="dropout",version="v2"} 1.0' in text
+    assert 'version="v1"' not in text
+    assert 'lms_serve_model_swaps_total{model="dropout"} 2.0' in text
+
+
+def test_realtime_activity_window() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    assert RealtimeSignals.active_now(now - timedelta(minutes=1)) is True
+    assert RealtimeSignals.active_now(now - timedelta(hours=1)) is False
+    assert RealtimeSignals.active_now(None) is None
+
+
+def test_an_unexpected_error_is_a_logged_503_not_a_500() -> None:
+    app = FastAPI()
+    app.add_middleware(ObservabilityMiddleware, metrics=Metrics())
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 503
+    assert r.json()["request_id"] == r.headers["x-request-id"]
