@@ -23,7 +23,7 @@ import xgboost as xgb
 from ml.bundle import ModelBundle
 from ml.errors import NotEnoughData
 from ml.metrics import ranking
-from ml.splits import time_split
+from ml.splits import apply_split, time_split
 from ml.training import DEFAULT_PARAMS, TrainingResult, strongest, trim
 
 FEATURES = [
@@ -152,7 +152,14 @@ def train(transitions: pd.DataFrame, *, params: dict[str, Any] | None = None) ->
         raise NotEnoughData(
             "next_chapter: no moves of students with a known outcome yet (no course has ended)"
         )
-    split, tr, va, te = time_split(t, date_column="transitioned_at")
+    # The windows come from the successful students' moves (the only ones queried and scored),
+    # so the test window holds some even when the latest dates belong to a course still running,
+    # where only withdrawn students have an outcome yet. Everyone's moves with a known outcome in
+    # the same windows feed the popularity tables.
+    day = pd.to_datetime(t["transitioned_at"], utc=True).dt.tz_convert(None).dt.normalize()
+    t = t.assign(move_day=day)
+    split, _, _, _ = time_split(t[t["is_successful_student"].astype(bool)], date_column="move_day")
+    tr, va, te = apply_split(t, split, date_column="move_day")
     chapters = chapters_of(transitions)
     tables = move_tables(tr) | {"chapters": chapters.to_dict("records")}
     visits = first_visits(transitions)

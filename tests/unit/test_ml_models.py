@@ -130,3 +130,19 @@ def test_rows_of_courses_still_running_are_not_trained_on() -> None:
     )
     kept = dropout.uncensored(frame)
     assert kept.index.tolist() == [0, 2]
+
+
+def test_next_chapter_tests_on_successful_moves_when_the_latest_dates_have_none() -> None:
+    # A course still running fills the latest dates, and there only withdrawn students have an
+    # outcome (unsuccessful): the test window must still hold successful students' moves.
+    transitions = chapter_transitions_frame(400, 8, seed=5)
+    last = pd.to_datetime(transitions["transitioned_at"]).max()
+    running = transitions[~transitions["is_successful_student"]].head(300).copy()
+    running["course_id"] = "crs_002"
+    running["from_chapter_id"] = running["from_chapter_id"].str.replace("chp_", "chp_b")
+    running["to_chapter_id"] = running["to_chapter_id"].str.replace("chp_", "chp_b")
+    offsets = pd.to_timedelta(np.arange(len(running)) % 20 + 1, unit="D")
+    running["transitioned_at"] = last + offsets
+    result = next_chapter.train(pd.concat([transitions, running], ignore_index=True))
+    assert result.split.test_end <= last.date()
+    assert result.metrics["ndcg_at_5"] > result.baselines["popularity"]["ndcg_at_5"]
