@@ -3,7 +3,8 @@
 Kept apart from the Spark code so that tools without pyspark (benchmarks, loaders) share them.
 """
 
-RAW_COLUMNS = [
+# The event's own fields, as the collector published them (`client` and `payload` as JSON text).
+EVENT_FIELDS = (
     "event_id",
     "event_type",
     "schema_version",
@@ -14,7 +15,7 @@ RAW_COLUMNS = [
     "session_id",
     "client",
     "payload",
-    "kafka_partition",
-    "kafka_offset",
-    "event_date",
-]
+)
+
+# What landing adds: where the record sat in Kafka, and the lake's partition date.
+RAW_COLUMNS = [*EVENT_FIELDS, "kafka_partition", "kafka_offset", "event_date"]

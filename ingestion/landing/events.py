@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.streaming import StreamingQuery
 from pyspark.sql.types import StringType, StructField, StructType
 
-from ingestion.landing.columns import RAW_COLUMNS
+from ingestion.landing.columns import EVENT_FIELDS, RAW_COLUMNS
 from ingestion.landing.warehouse import WarehouseWriter
 from lms.settings import Settings
 
@@ -40,23 +40,7 @@ LAKE_DEDUP_WINDOW = "24 hours"
 # Spark's JSON reader keep those objects as their JSON text: the raw layers hold them as received
 # (typed unpacking per event type is the warehouse staging layer's job). Timestamps are parsed
 # afterwards with a cast, which accepts every RFC 3339 form the contract allows.
-_EVENT = StructType(
-    [
-        StructField(name, StringType())
-        for name in (
-            "event_id",
-            "event_type",
-            "schema_version",
-            "occurred_at",
-            "received_at",
-            "student_id",
-            "course_id",
-            "session_id",
-            "client",
-            "payload",
-        )
-    ]
-)
+_EVENT = StructType([StructField(name, StringType()) for name in EVENT_FIELDS])
 
 
 Mode = Literal["available-now", "continuous"]
