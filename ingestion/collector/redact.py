@@ -22,8 +22,12 @@ _EMAIL_RE = re.compile(
     r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])"
 )
 # Optional +country code, then digits separated by at most two of space, dot, dash, slash or
-# parentheses: 7 to 15 digits in all (E.164 allows 15).
-_PHONE_RE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d(?:[ .()/-]{0,2}\d){6,14}(?!\w)")
+# parentheses: 7 to 15 digits in all (E.164 allows 15). A run glued by a dash or slash to a word
+# character on either side is part of a token, not a phone: the "4288-9650" inside the UUID
+# "2d602183-41eb-4288-9650-38e97c36a170" stays as it is.
+_PHONE_RE = re.compile(
+    r"(?<![\w+])(?<!\w[-/])(?:\+|00)?\(?\d(?:[ .()/-]{0,2}\d){6,14}(?!\w)(?![-/]\w)"
+)
 _HAS_DIGITS_RE = re.compile(r"\d{2}")
 # Dates are the common digit runs in comments ("due 2026-03-02", "12/03/2026"): not phones.
 _DATE_RE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")

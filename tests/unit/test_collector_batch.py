@@ -4,6 +4,7 @@ acknowledgement bridge from kafka-python's thread to asyncio, topic and producer
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import uuid
 from typing import Any
@@ -118,11 +119,25 @@ def test_only_acknowledged_ids_are_remembered() -> None:
         ("Quiz 3 took 45 minutes, I scored 18/20 in 2026", None),
         ("due 2026-03-02 or 12/03/2026", None),
         ("video vid_001_03_1 at 12:30", None),
+        ("event 2d602183-41eb-4288-9650-38e97c36a170 failed", None),
+        ("12345678-1234-5678-9012-123456789012", None),
+        ("ref AB-1234567/x9", None),
+        ("call 555-123-4567.", f"call {PHONE}."),
+        ("+1-555-123-4567 or 06 12 34 56 78", f"{PHONE} or {PHONE}"),
         ("", None),
     ],
 )
 def test_redact_text(text: str, expected: str | None) -> None:
     assert redact_text(text) == (text if expected is None else expected)
+
+
+def test_uuids_are_never_taken_for_phone_numbers() -> None:
+    # Rejected events are redacted field by field, ids included: an id that changed would no
+    # longer match the event the sender holds.
+    rng = random.Random(7)
+    for _ in range(20_000):
+        value = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        assert redact_text(value) == value
 
 
 def test_redaction_never_exceeds_the_contract_length() -> None:
