@@ -16,6 +16,7 @@ comes from the streaming jobs' presence index in Elasticsearch when it answers q
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import queue
 import threading
 import time
@@ -30,13 +31,20 @@ from psycopg import sql
 
 from lms.errors import LmsError
 from lms.settings import Settings
+from serving.prepared import Moves
 from serving.settings import ServeSettings
 
 MISSING = object()
+# Set while a request runs on the event loop: a cache miss must not block the loop on a query.
+_CACHED_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("cached_only", default=False)
 
 
 class FeaturesUnavailable(LmsError):
     """The database or an online table cannot be read (503 for the caller: retry later)."""
+
+
+class NeedsDatabase(Exception):
+    """A cache miss inside :meth:`OnlineStore.cached_only`: redo the call in a worker thread."""
 
 
 class TTLCache:
@@ -130,6 +138,9 @@ class FeatureRow:
     as_of_date: date
     features: dict[str, float | None]
     updated_at: datetime
+    # Answers computed from this row (per model version): they expire with the cached row, so
+    # a rescore is still visible within the feature TTL.
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,22 @@ class OnlineStore:
         self.features = sql.Identifier(settings.dbt_schema_prefix + settings.features_schema)
 
     # -- plumbing -------------------------------------------------------------------------
+    @staticmethod
+    @contextlib.contextmanager
+    def cached_only() -> Iterator[None]:
+        """Within this block a cache miss raises :class:`NeedsDatabase` instead of querying (an
+        ``async`` route answers hot keys on the event loop and only misses go to a thread)."""
+        token = _CACHED_ONLY.set(True)
+        try:
+            yield
+        finally:
+            _CACHED_ONLY.reset(token)
+
     def _cached(self, key: Hashable, load: Callable[[], Any]) -> Any:
         value = self.cache.get(key)
         if value is MISSING:
+            if _CACHED_ONLY.get():
+                raise NeedsDatabase(key)
             value = load()
             self.cache.put(key, value)
         return value
@@ -247,20 +271,20 @@ class OnlineStore:
 
         return self._cached(("topics", student_id, course_id), load)
 
-    def transitions(self, student_id: str, course_id: str) -> pd.DataFrame:
-        def load() -> pd.DataFrame:
+    def transitions(self, student_id: str, course_id: str) -> Moves:
+        """The student's chapter moves in the course, oldest first (plain tuples: the ranker's
+        one-student path in ``serving.prepared`` needs no frame)."""
+
+        def load() -> Moves:
             query = sql.SQL(
-                "select student_id, course_id, from_chapter_id, to_chapter_id, transitioned_at,"
-                " from_position, to_position, student_final_score, is_successful_student"
-                " from {}.chapter_transitions where student_id = %(s)s and course_id = %(c)s"
-                " order by transitioned_at"
+                "select from_chapter_id, to_chapter_id, from_position, to_position,"
+                " transitioned_at from {}.chapter_transitions"
+                " where student_id = %(s)s and course_id = %(c)s order by transitioned_at"
             ).format(self.features)
-            with self.pool.connection() as conn:
-                cur = conn.execute(query, {"s": student_id, "c": course_id})
-                columns = [d.name for d in cur.description or []]
-                frame = pd.DataFrame(cur.fetchall(), columns=columns)
-            frame["transitioned_at"] = pd.to_datetime(frame["transitioned_at"], utc=True)
-            return frame
+            rows = self._rows(query, {"s": student_id, "c": course_id})
+            return (
+                Moves(*(tuple(column) for column in zip(*rows, strict=True))) if rows else Moves()
+            )
 
         return self._cached(("moves", student_id, course_id), load)
 

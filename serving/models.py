@@ -21,7 +21,11 @@ from typing import Any
 
 from ml.bundle import ModelBundle
 from ml.registry import Registry
+from serving.prepared import Ranker, Tabular, prepare
 
+# A model that never beat its baseline has nothing to serve: its endpoints answer 503, and the
+# service is still ready for the others (a failure to load a promoted version is not).
+NOT_PROMOTED = "no promoted version in the registry"
 log = logging.getLogger("serving.models")
 
 MODELS = ("dropout", "final_score", "topic_mastery", "next_chapter", "quiz_difficulty")
@@ -34,6 +38,8 @@ class Loaded:
     bundle: ModelBundle
     promoted_at: str
     loaded_at: datetime
+    # The one-row serving path built at load (serving.prepared); None: use the library's path.
+    prepared: Tabular | Ranker | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,7 @@ class ModelStore:
                 try:
                     promotion = self.registry.promoted(name)
                     if promotion is None:
-                        self.errors[name] = "no promoted version in the registry"
+                        self.errors[name] = NOT_PROMOTED
                         continue
                     old = models.get(name)
                     if old is not None and old.version == promotion.version:
@@ -94,7 +100,7 @@ class ModelStore:
                     log.warning("model %s not (re)loaded: %s", name, exc)
                     continue
                 models[name] = Loaded(
-                    name, version, bundle, promotion.promoted_at, datetime.now(UTC)
+                    name, version, bundle, promotion.promoted_at, datetime.now(UTC), prepare(bundle)
                 )
                 self.errors.pop(name, None)
                 swapped[name] = version

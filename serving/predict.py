@@ -22,9 +22,9 @@ from ml.bundle import ModelBundle
 from ml.derived import apply as apply_derived
 from ml.features import matrix
 from ml.models import dropout, quiz_difficulty, topic_mastery
-from ml.models import next_chapter as next_chapter_model
 from serving.features import FeatureRow, OnlineStore
 from serving.models import Loaded, Snapshot
+from serving.prepared import Moves, Ranker, Tabular, top_factors
 
 COLD_START_REASON = (
     "too little history: no weekly feature row has been computed for this enrollment yet "
@@ -125,12 +125,30 @@ def dropout_risk(
     out = _base(student_id, course_id, status, row) | {"model_version": loaded.version}
     if row is None:
         return out | {"probability": None, "risk_band": "unknown", "top_factors": []}
-    p, bands, factors = risk(loaded, _frame(row.features), top)
-    return out | {
-        "probability": float(p[0]),
-        "risk_band": str(bands[0]),
-        "risk_band_thresholds": loaded.bundle.params.get("risk_bands") or dropout.RISK_BANDS,
-        "top_factors": factors[0],
+    key = ("dropout", loaded.version, top)
+    scored = row.memo.get(key)
+    if scored is None:
+        scored = row.memo[key] = _score_dropout(loaded, row, top)
+    return out | scored
+
+
+def _score_dropout(loaded: Loaded, row: FeatureRow, top: int) -> dict[str, Any]:
+    """The model part of a dropout answer: one float32 row through the prepared path, or the
+    library's frame path when the model has none (derived features, another kind)."""
+    bundle, fast = loaded.bundle, loaded.prepared
+    x = fast.row(row.features) if isinstance(fast, Tabular) else None
+    if isinstance(fast, Tabular) and x is not None and bundle.booster is not None:
+        p = fast.probability(bundle.booster, x)
+        band = fast.band(p)
+        factors = top_factors(bundle.booster, bundle.features, x, top)
+    else:
+        probs, bands, many = risk(loaded, _frame(row.features), top)
+        p, band, factors = float(probs[0]), str(bands[0]), many[0]
+    return {
+        "probability": p,
+        "risk_band": band,
+        "risk_band_thresholds": bundle.params.get("risk_bands") or dropout.RISK_BANDS,
+        "top_factors": factors,
     }
 
 
@@ -147,12 +165,16 @@ def exam_score(
     }
     if row is None:
         return out | {"predicted_score": None, "low": None, "high": None}
-    pred = loaded.bundle.predict(_frame(row.features)).iloc[0]
-    return out | {
-        "predicted_score": round(float(pred["prediction"]), 3),
-        "low": round(float(pred["low"]), 3) if "low" in pred else None,
-        "high": round(float(pred["high"]), 3) if "high" in pred else None,
-    }
+    key = ("final_score", loaded.version)
+    scored = row.memo.get(key)
+    if scored is None:
+        pred = loaded.bundle.predict(_frame(row.features)).iloc[0]
+        scored = row.memo[key] = {
+            "predicted_score": round(float(pred["prediction"]), 3),
+            "low": round(float(pred["low"]), 3) if "low" in pred else None,
+            "high": round(float(pred["high"]), 3) if "high" in pred else None,
+        }
+    return out | scored
 
 
 def _mastery(snapshot: Snapshot, store: OnlineStore, student_id: str, course_id: str):
@@ -284,82 +306,84 @@ def _questions(policy: Loaded) -> pd.DataFrame:
     return _TABLES[key]
 
 
-def _move_shares(bundle: ModelBundle, course_id: str, current: str) -> dict[str, float]:
-    """Share of successful students' moves from ``current`` that went to each chapter."""
-    moves = [
-        m
-        for m in bundle.tables.get("moves", [])
-        if m["course_id"] == course_id and m["from_chapter_id"] == current
-    ]
-    total = sum(float(m["n_success"]) for m in moves)
-    return {m["to_chapter_id"]: float(m["n_success"]) / total for m in moves if total > 0}
-
-
 def next_chapters(
     snapshot: Snapshot, store: OnlineStore, student_id: str, course_id: str, *, k: int = 3
 ) -> dict[str, Any]:
     loaded = need(snapshot, "next_chapter")
     status = check_enrolled(store, student_id, course_id)
-    bundle = loaded.bundle
-    chapters = sorted(
-        (c for c in bundle.tables.get("chapters", []) if c["course_id"] == course_id),
-        key=lambda c: c["position"],
-    )
-    position = {c["chapter_id"]: int(c["position"]) for c in chapters}
     moves = store.transitions(student_id, course_id)
-    out: dict[str, Any] = {
+    key = ("next_chapter", loaded.version, course_id, k)
+    ranked = moves.memo.get(key)
+    if ranked is None:
+        ranked = moves.memo[key] = _rank_chapters(loaded, course_id, moves, k)
+    return {
         "student_id": student_id,
         "course_id": course_id,
         "enrollment_status": status,
         "model_version": loaded.version,
-        "current_chapter_id": None,
-        "cold_start": moves.empty,
-        "reason": None,
-        "chapters": [],
-    }
+    } | ranked
+
+
+def _ranker(loaded: Loaded) -> Ranker:
+    """The ranker's per-course tables (prepared at load; built here for a bundle without)."""
+    if isinstance(loaded.prepared, Ranker):
+        return loaded.prepared
+    return Ranker.of(loaded.bundle.features, loaded.bundle.tables)
+
+
+def _rank_chapters(loaded: Loaded, course_id: str, moves: Moves, k: int) -> dict[str, Any]:
+    """The model part of a next-chapters answer, computed once per moves entry and version."""
+    ranker = _ranker(loaded)
+    chapters = ranker.in_order.get(course_id, [])
     if moves.empty:
-        out["reason"] = "too little history: no chapter moves yet; the course's first chapters"
-        out["chapters"] = [
-            {
-                "chapter_id": c["chapter_id"],
-                "rank": i + 1,
-                "score": None,
-                "position": int(c["position"]),
-                "reasons": ["start of the course, in course order"],
-            }
-            for i, c in enumerate(chapters[:k])
-        ]
-        return out
-    recs = next_chapter_model.recommend(bundle, moves, top=k)
-    current = str(moves["to_chapter_id"].iloc[-1])
-    visited = set(moves["from_chapter_id"]) | set(moves["to_chapter_id"])
-    frontier = max(int(moves["from_position"].max()), int(moves["to_position"].max()))
-    shares = _move_shares(bundle, course_id, current)
-    here = position.get(current, int(moves["to_position"].iloc[-1]))
-    out["current_chapter_id"] = current
-    for r in recs.itertuples():
-        pos = position.get(r.chapter_id)
+        return {
+            "current_chapter_id": None,
+            "cold_start": True,
+            "reason": "too little history: no chapter moves yet; the course's first chapters",
+            "chapters": [
+                {
+                    "chapter_id": chapter,
+                    "rank": i + 1,
+                    "score": None,
+                    "position": pos,
+                    "reasons": ["start of the course, in course order"],
+                }
+                for i, (chapter, pos) in enumerate(chapters[:k])
+            ],
+        }
+    if loaded.bundle.booster is None:
+        raise ModelUnavailable("the next_chapter model has no booster")
+    recs = ranker.recommend(loaded.bundle.booster, course_id, moves, k)
+    position = dict(chapters)
+    current = moves.to_chapter_id[-1]
+    visited = set(moves.from_chapter_id) | set(moves.to_chapter_id)
+    frontier = max(max(moves.from_position), max(moves.to_position))
+    shares = ranker.shares(course_id, current)
+    here = position.get(current, moves.to_position[-1])
+    out: list[dict[str, Any]] = []
+    for rank, (chapter, score) in enumerate(recs, start=1):
+        pos = position.get(chapter)
         reasons = []
         if pos is not None and pos == here + 1:
             reasons.append("the next chapter in course order")
-        if shares.get(r.chapter_id, 0) > 0:
+        if shares.get(chapter, 0) > 0:
             reasons.append(
-                f"{shares[r.chapter_id]:.0%} of successful students went here next from {current}"
+                f"{shares[chapter]:.0%} of successful students went here next from {current}"
             )
-        if r.chapter_id in visited:
+        if chapter in visited:
             reasons.append("already opened before: a review")
         elif pos is not None and pos > frontier:
             reasons.append("new material just past the furthest chapter reached")
-        out["chapters"].append(
+        out.append(
             {
-                "chapter_id": r.chapter_id,
-                "rank": int(r.rank),
-                "score": round(float(r.score), 6),
+                "chapter_id": chapter,
+                "rank": rank,
+                "score": round(score, 6),
                 "position": pos,
                 "reasons": reasons or ["ranked by the model from the student's path"],
             }
         )
-    return out
+    return {"current_chapter_id": current, "cold_start": False, "reason": None, "chapters": out}
 
 
 def at_risk(

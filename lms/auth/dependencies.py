@@ -42,7 +42,8 @@ def install_key_verifier(app: FastAPI, verifier: KeyVerifier) -> None:
     app.state.key_verifier = verifier
 
 
-def get_key_verifier(request: Request) -> KeyVerifier:
+async def get_key_verifier(request: Request) -> KeyVerifier:
+    # async: it does no I/O, and a plain def would cost a thread-pool round trip per request.
     verifier: KeyVerifier | None = getattr(request.app.state, "key_verifier", None)
     if verifier is None:
         # A wiring mistake in the API, not the caller's fault: refuse service, clearly.

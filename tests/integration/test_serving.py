@@ -41,6 +41,7 @@ if str(REPO_ROOT) not in sys.path:
 from serving import sample
 from serving.app import create_app
 from serving.metrics import JsonFormatter
+from serving.routes.schemas import DropoutRisk, NextChapters
 from serving.sample import COLD, LONELY, course_of
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -162,6 +163,20 @@ def test_served_predictions_agree_with_the_batch_scores(client: TestClient, scho
         assert e["predicted_score"] == pytest.approx(row.predicted_final_score, abs=1e-3)
         assert e["low"] == pytest.approx(row.predicted_final_score_low, abs=1e-3)
         assert e["high"] == pytest.approx(row.predicted_final_score_high, abs=1e-3)
+
+
+def test_fast_bodies_have_every_field_of_their_response_model(
+    client: TestClient, school: School
+) -> None:
+    """dropout-risk and next-chapters skip FastAPI's response validation (orjson bodies): each
+    body, warm or cold start, must still be exactly its documented model."""
+    h = auth(school.keys["lms"])
+    for sid, course in (("stu_0000001", course_of("stu_0000001")), (COLD, "crs_001")):
+        for what, model in (("dropout-risk", DropoutRisk), ("next-chapters?k=4", NextChapters)):
+            r = client.get(url(sid, course, what), headers=h)
+            assert r.status_code == 200, r.text
+            assert set(r.json()) == set(model.model_fields), what
+            model.model_validate(r.json())
 
 
 def test_every_prediction_endpoint_answers(client: TestClient, school: School) -> None:

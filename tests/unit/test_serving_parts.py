@@ -5,22 +5,34 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC, date, datetime
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from lms.settings import get_settings
 from ml.features import matrix
-from ml.models import dropout
-from ml.synthetic import student_course_frame
-from serving.features import MISSING, RealtimeSignals, TTLCache
+from ml.models import dropout, next_chapter
+from ml.synthetic import chapter_transitions_frame, student_course_frame
+from serving.features import (
+    MISSING,
+    FeatureRow,
+    NeedsDatabase,
+    OnlineStore,
+    RealtimeSignals,
+    TTLCache,
+)
 from serving.metrics import JsonFormatter, Metrics, ObservabilityMiddleware
 from serving.models import Loaded, Snapshot
 from serving.predict import ModelUnavailable, contributions, need, risk
+from serving.prepared import Moves, Ranker, Tabular, prepare, top_factors
 from serving.routes.schemas import BatchRequest
+from serving.settings import ServeSettings
 
 
 def test_ttl_cache_expires_and_stays_bounded() -> None:
@@ -156,3 +168,78 @@ def test_an_unexpected_error_is_a_logged_503_not_a_500() -> None:
     r = TestClient(app, raise_server_exceptions=False).get("/boom")
     assert r.status_code == 503
     assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+# -- the prepared one-row paths must give the library's answers, bit for bit ------------------
+
+
+def test_prepared_dropout_path_equals_the_library_path_on_random_rows(trained) -> None:
+    loaded, frame = trained
+    fast = prepare(loaded.bundle)
+    assert isinstance(fast, Tabular)
+    booster = loaded.bundle.booster
+    rng = np.random.default_rng(7)
+    rows = frame.sample(150, random_state=3)[loaded.bundle.features].astype(float)
+    rows = rows.mask(rng.random(rows.shape) < 0.15)  # missing values take the default branches
+    for _, series in rows.iterrows():
+        values = {k: (None if np.isnan(v) else float(v)) for k, v in series.items()}
+        x = fast.row(values)
+        assert x is not None
+        p, bands, factors = risk(loaded, pd.DataFrame([values]), 5)
+        assert fast.probability(booster, x) == float(p[0])
+        assert fast.band(float(p[0])) == str(bands[0])
+        assert top_factors(booster, loaded.bundle.features, x, 5) == factors[0]
+    assert fast.row({"f_unknown": 1.0}) is None  # a missing feature: the library's clear error
+
+
+def test_prepared_next_chapter_ranker_equals_the_library_recommendation() -> None:
+    moves = chapter_transitions_frame(160, 8, seed=5)
+    moves["course_id"] = "crs_" + (moves["student_id"].str[-1].astype(int) % 3).astype(str)
+    moves["transitioned_at"] = pd.to_datetime(moves["transitioned_at"], utc=True)  # as stored
+    bundle = next_chapter.train(moves).bundle
+    ranker = prepare(bundle)
+    assert isinstance(ranker, Ranker)
+    assert ranker.fast, f"serving.prepared cannot build {set(bundle.features) - Ranker.KNOWN}"
+    checked = 0
+    groups = list(moves.groupby(["student_id", "course_id"]))[:25]  # the library is slow
+    for (_, course), own in groups:
+        own = own.sort_values("transitioned_at")
+        for cut in (2, len(own)):  # a short and a long history
+            part = own.head(cut)
+            entry = Moves(
+                tuple(part["from_chapter_id"]),
+                tuple(part["to_chapter_id"]),
+                tuple(int(p) for p in part["from_position"]),
+                tuple(int(p) for p in part["to_position"]),
+                tuple(t.to_pydatetime() for t in part["transitioned_at"]),
+            )
+            expected = next_chapter.recommend(bundle, part, top=5)
+            got = ranker.recommend(bundle.booster, course, entry, 5)
+            assert got == [(r.chapter_id, float(r.score)) for r in expected.itertuples()]
+            checked += 1
+    assert checked == 50
+
+
+def test_cached_only_answers_from_the_cache_and_never_queries() -> None:
+    store = OnlineStore(get_settings(), ServeSettings(feature_ttl_s=60))
+    store.cache.put(("enr", "s", "c"), "cached")
+
+    def query() -> str:
+        raise AssertionError("no query may run in cached-only mode")
+
+    with store.cached_only():
+        assert store._cached(("enr", "s", "c"), query) == "cached"
+        with pytest.raises(NeedsDatabase):
+            store._cached(("enr", "s", "other"), query)
+    assert store._cached(("enr", "s", "other"), lambda: "loaded") == "loaded"  # outside: loads
+
+
+def test_memoised_answers_expire_with_their_feature_row() -> None:
+    cache = TTLCache(ttl_s=0.05, max_size=10)
+    row = FeatureRow(date(2026, 3, 2), {"f_a": 1.0}, datetime(2026, 3, 2, tzinfo=UTC))
+    cache.put("row", row)
+    row.memo["answer"] = {"probability": 0.5}
+    assert cache.get("row").memo["answer"] == {"probability": 0.5}
+    assert row == FeatureRow(row.as_of_date, row.features, row.updated_at)  # memo not compared
+    time.sleep(0.06)
+    assert cache.get("row") is MISSING  # the next request loads a new row with an empty memo
