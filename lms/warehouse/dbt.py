@@ -87,9 +87,10 @@ def _failed_nodes(target_path: Path) -> list[str]:
     failed = []
     for result in data.get("results", []):
         if str(result.get("status")) in FAILED_STATUSES:
-            message = (result.get("message") or "").strip().splitlines()
-            first = message[0][:300] if message else ""
-            failed.append(f"{result['unique_id']} ({result['status']}: {first})")
+            # dbt's first line only names the model; the database's reason follows it
+            message = [m.strip() for m in (result.get("message") or "").splitlines() if m.strip()]
+            reason = " / ".join(message[:3])[:400]
+            failed.append(f"{result['unique_id']} ({result['status']}: {reason})")
     return failed
 
 

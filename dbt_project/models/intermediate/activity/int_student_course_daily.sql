@@ -3,14 +3,45 @@
     as-of feature marts (which sum days strictly before the as-of date, so nothing from that day
     or later leaks into a feature). Course-less events (login, logout) count towards the
     student's day but not towards any course.
+
+    Incremental: a run recomputes, whole, the student-days holding an event that
+    int_events_sessionised touched since the last run here (newer `sessionised_at`), and merges
+    them on the grain; a day never loses events, so nothing else can change.
 #}
-{{ config(materialized='table', indexes=[{'columns': ['student_id', 'course_id', 'activity_date']}]) }}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['student_id', 'course_id', 'activity_date'],
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['student_id', 'course_id', 'activity_date']}],
+    )
+}}
 
 with
 
+touched_days as (
+
+    -- what an incremental run recomputes: the student-days holding a row touched since
+    select distinct
+        touched.student_id,
+        touched.event_date
+    from {{ ref('int_events_sessionised') }} as touched
+    {% if is_incremental() %}
+        where touched.sessionised_at > (select max(done.sessionised_at) from {{ this }} as done)
+    {% endif %}
+
+),
+
 sessionised as (
 
-    select * from {{ ref('int_events_sessionised') }}
+    select all_events.*
+    from {{ ref('int_events_sessionised') }} as all_events
+    {% if is_incremental() %}
+        inner join touched_days
+            on all_events.student_id = touched_days.student_id
+            and all_events.event_date = touched_days.event_date
+    {% endif %}
 
 ),
 
@@ -46,6 +77,7 @@ joined as (
         events.feedback_rating,
         sessionised.activity_session_id,
         sessionised.time_on_task_s,
+        sessionised.sessionised_at,
         chapters.chapter_position
     from events
     inner join sessionised
@@ -81,7 +113,8 @@ final as (
         sum(case when event_type = 'tab_hidden' and tab_context = 'quiz' then 1 else 0 end) as n_quiz_tab_hidden,
         sum(case when event_type = 'live_class_join' then 1 else 0 end) as n_live_joins,
         sum(case when event_type = 'feedback' then feedback_rating end) as sum_feedback_rating,
-        count(case when event_type = 'feedback' then feedback_rating end) as n_feedback_ratings
+        count(case when event_type = 'feedback' then feedback_rating end) as n_feedback_ratings,
+        max(sessionised_at) as sessionised_at
     from joined
     group by student_id, course_id, activity_date
 

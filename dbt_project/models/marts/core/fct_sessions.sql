@@ -1,12 +1,48 @@
 {#
     One row per activity session of a student (see int_events_sessionised for the rule): when it
     started and ended, how many events, and the time on task it holds.
+
+    Incremental: int_events_sessionised re-numbers a student's sessions only from the first one
+    new events touched, so a run rebuilds, per such student, the sessions from that number on.
+    The pre-hook first deletes them here: where new events joined two sessions, the student
+    has one session fewer and the last number must go.
 #}
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_session_id',
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['activity_session_id'], 'unique': true}, {'columns': ['student_id']}],
+        pre_hook="{{ fct_sessions_delete_renumbered() }}",
+    )
+}}
+
 with
+
+renumbered as (
+
+    -- what an incremental run rebuilds: per student, the sessions from the first re-numbered one
+    select
+        touched.student_id,
+        min(touched.session_number) as from_session_number
+    from {{ ref('int_events_sessionised') }} as touched
+    {% if is_incremental() %}
+        where touched.sessionised_at > (select max(done.sessionised_at) from {{ this }} as done)
+    {% endif %}
+    group by touched.student_id
+
+),
 
 sessionised as (
 
-    select * from {{ ref('int_events_sessionised') }}
+    select all_events.*
+    from {{ ref('int_events_sessionised') }} as all_events
+    {% if is_incremental() %}
+        inner join renumbered
+            on all_events.student_id = renumbered.student_id
+            and all_events.session_number >= renumbered.from_session_number
+    {% endif %}
 
 ),
 
@@ -23,7 +59,8 @@ final as (
         count(distinct course_id) as n_courses,
         {{ dbt.any_value('case when is_session_start then course_id end') }} as first_course_id,
         sum(time_on_task_s) as time_on_task_s,
-        {{ seconds_between('min(occurred_at)', 'max(occurred_at)') }} as duration_s
+        {{ seconds_between('min(occurred_at)', 'max(occurred_at)') }} as duration_s,
+        max(sessionised_at) as sessionised_at
     from sessionised
     group by activity_session_id, student_id, session_number
 
