@@ -11,8 +11,9 @@ batch scoring rate.
   models' code path (dropout risk + band, final score + interval: ``student_course_scores``),
   in memory.
 - ``train_dropout_cpu_s`` / ``score_students_per_cpu_s``: the same work in CPU seconds, since
-  wall-clock figures on the shared 2-core machine swing with everyone else's load (the load
-  average is recorded as ``ml_bench_load_avg``).
+  wall-clock figures on the shared 2-core machine swing with everyone else's load (the 1-minute
+  load average is recorded before the run, after training and at the end:
+  ``ml_bench_load_avg_before``, ``train_dropout_load_avg_after``, ``ml_bench_load_avg``).
 - ``score_write_rows_per_s``: the same rows written into a scratch ``ml`` table in the local
   warehouse (COPY + upsert), when PostgreSQL is reachable; -1 when it is not.
 
@@ -114,6 +115,8 @@ def _write(scores: pd.DataFrame) -> dict[str, float]:
 def run() -> dict[str, float]:
     from ml.synthetic import student_course_frame
 
+    load_before = os.getloadavg()[0]
+
     frame = student_course_frame(STUDENT_COURSES, weeks=WEEKS, seed=11)
     with tempfile.TemporaryDirectory(prefix="lms-train-bench-") as tmp:
         path = Path(tmp) / "student_course_asof.parquet"
@@ -124,8 +127,12 @@ def run() -> dict[str, float]:
         proc.start()
         trained = queue.get(timeout=1800)
         proc.join(60)
+    load_after_training = os.getloadavg()[0]
+    scored = _score(frame)
     return {
         "ml_bench_load_avg": os.getloadavg()[0],
+        "ml_bench_load_avg_before": load_before,
+        "train_dropout_load_avg_after": load_after_training,
         "train_dropout_s": trained["seconds"],
         "train_dropout_peak_mb": trained["peak_mb"],
         # CPU seconds of the training process (XGBoost uses 2 threads): with the machine to
@@ -134,7 +141,8 @@ def run() -> dict[str, float]:
         "train_dropout_rows": trained["rows"],
         "train_dropout_student_courses": float(STUDENT_COURSES),
         "train_dropout_test_roc_auc": trained["roc_auc"],
-        **_score(frame),
+        "train_dropout_trees": trained["trees"],
+        **scored,
     }
 
 

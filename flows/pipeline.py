@@ -21,17 +21,9 @@ RAW_SUITES = ("raw_events", "raw_oltp")
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=transient_only, cache_policy=NONE)
 def land() -> dict[str, int]:
     """Kafka → lake + warehouse raw layer, then the OLTP snapshots (both idempotent)."""
-    from ingestion.landing.events import land as land_events
-    from ingestion.landing.snapshots import snapshot
-    from ingestion.landing.spark import build_session
+    from ingestion.landing.run import land_all
 
-    settings = get_settings()
-    spark = build_session(settings, "lms-flow-pipeline")
-    try:
-        landed = land_events(spark, settings)
-        snaps = snapshot(spark, settings)
-    finally:
-        spark.stop()
+    landed, snaps = land_all(get_settings(), "lms-flow-pipeline")
     out = {f"events:{r.query}": r.input_rows for r in landed} | {
         f"oltp:{r.table}": r.rows for r in snaps
     }

@@ -5,11 +5,17 @@ Data (``features.chapter_transitions``): consecutive chapters a student moved be
 chapters' positions in the course and whether the student was successful. Each move is a query:
 the candidates are the course's other chapters up to one past the furthest the student has
 reached (the order constraint), and the one the student opened next is the relevant item. An
-XGBoost ranker (LambdaMART, ``rank:ndcg``) scores candidates from: the move probability among
-successful students, among everyone, the chapter's popularity, its distance from the current
-chapter and from the student's frontier, and whether it was already visited. Trained and
-evaluated on successful students' moves (the path worth recommending); baselines rank by
-popularity, by course order (next-in-order) and by the successful students' move probability.
+XGBoost ranker (LambdaMART, ``rank:ndcg``) scores candidates from: the candidate's distance from
+the current chapter and from the student's frontier, whether the student visited it already,
+whether any student had opened it yet (not released otherwise), and the successful students'
+move probability with how much evidence it rests on. Trained and evaluated on successful
+students' moves (the path worth recommending); baselines rank by popularity, by course order
+(next-in-order) and by the successful students' move probability.
+
+Chapter-keyed statistics alone (move probability, popularity) lose to course order on a later
+window: chapters are released over a term, so the training weeks' counts describe where students
+were then, not where a student returning from a revision at the end of term goes. The relative
+features carry over; see docs/ml.md ("Next chapter") for the figures.
 """
 
 from __future__ import annotations
@@ -28,12 +34,12 @@ from ml.training import DEFAULT_PARAMS, TrainingResult, strongest, trim
 
 FEATURES = [
     "f_p_success",
-    "f_p_all",
-    "f_popularity",
+    "f_evidence",
     "f_delta",
     "f_is_next",
     "f_ahead_of_frontier",
     "f_visited",
+    "f_opened",
 ]
 MAX_SKIP = 1  # a candidate may be at most this many positions past the furthest chapter reached
 SMOOTHING = 1.0
@@ -62,11 +68,22 @@ def move_tables(train: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
 
 
 def candidates(
-    queries: pd.DataFrame, chapters: pd.DataFrame, tables: dict[str, Any], first_visit: pd.DataFrame
+    queries: pd.DataFrame,
+    chapters: pd.DataFrame,
+    tables: dict[str, Any],
+    first_visit: pd.DataFrame,
+    opened: pd.DataFrame,
+    *,
+    own_moves: bool = False,
 ) -> pd.DataFrame:
     """One row per (query, candidate chapter) with the ranker's features.
 
-    ``queries``: query_id, student_id, course_id, from_chapter_id, from_position, frontier, at."""
+    ``queries``: query_id, student_id, course_id, from_chapter_id, from_position, frontier, at
+    (and to_chapter_id, is_successful_student when ``own_moves``).
+
+    ``own_moves``: the queries are moves the tables were counted from (the training window).
+    Each query's own move is then taken out of the counts (leave-one-out), so that no training
+    move's answer is part of its own features; moves scored later are never in the counts."""
     cand = queries.merge(chapters, on="course_id")
     cand = cand[cand["chapter_id"] != cand["from_chapter_id"]]
     cand = cand[cand["position"] <= cand["frontier"] + MAX_SKIP]
@@ -84,16 +101,28 @@ def candidates(
     n_ch = cand.groupby("query_id")["chapter_id"].transform("size").astype(float)
     for col in ("n_all", "n_success", "out_all", "out_success"):
         cand[col] = cand[col].fillna(0.0)
+    if own_moves:
+        own = (cand["chapter_id"] == cand["to_chapter_id"]).astype(float)
+        ok = cand["is_successful_student"].fillna(False).astype(bool).astype(float)
+        cand["n_all"] -= own
+        cand["n_success"] -= own * ok
+        cand["out_all"] -= 1.0
+        cand["out_success"] -= ok
+    else:
+        own = 0.0
     cand["f_p_success"] = (cand["n_success"] + SMOOTHING / n_ch) / (cand["out_success"] + SMOOTHING)
+    cand["f_evidence"] = np.log1p(cand["out_success"])
     cand["f_p_all"] = (cand["n_all"] + SMOOTHING / n_ch) / (cand["out_all"] + SMOOTHING)
     pop = pd.DataFrame(tables["popularity"], columns=["course_id", "to_chapter_id", "n"])
-    pop["share"] = pop["n"] / pop.groupby("course_id")["n"].transform("sum")
+    pop["total"] = pop.groupby("course_id")["n"].transform("sum")
     cand = cand.merge(
-        pop.rename(columns={"to_chapter_id": "chapter_id"})[["course_id", "chapter_id", "share"]],
+        pop.rename(columns={"to_chapter_id": "chapter_id"}),
         on=["course_id", "chapter_id"],
         how="left",
     )
-    cand["f_popularity"] = cand["share"].fillna(0.0)
+    total = cand["total"].fillna(0.0) - (1.0 if own_moves else 0.0)
+    share = (cand["n"].fillna(0.0) - own) / total.where(total > 0)
+    cand["f_popularity"] = share.fillna(0.0)
     cand["f_delta"] = (cand["position"] - cand["from_position"]).astype(float)
     cand["f_is_next"] = (cand["f_delta"] == 1).astype(float)
     cand["f_ahead_of_frontier"] = (cand["position"] - cand["frontier"]).astype(float)
@@ -101,6 +130,8 @@ def candidates(
     cand["f_visited"] = (cand["first_visit"].notna() & (cand["first_visit"] < cand["at"])).astype(
         float
     )
+    cand = cand.merge(opened, on=["course_id", "chapter_id"], how="left")
+    cand["f_opened"] = (cand["opened_at"].notna() & (cand["opened_at"] < cand["at"])).astype(float)
     return cand.sort_values(["query_id", "chapter_id"]).reset_index(drop=True)
 
 
@@ -120,6 +151,25 @@ def first_visits(transitions: pd.DataFrame) -> pd.DataFrame:
         .rename("first_visit")
         .reset_index()
     )
+
+
+def opened_chapters(
+    transitions: pd.DataFrame, known: list[dict[str, Any]] | None = None
+) -> pd.DataFrame:
+    """When any student first reached each chapter: a chapter nobody has opened yet is most
+    likely not released, so a student who has caught up goes back rather than forward.
+
+    ``known``: the ``opened`` table of a trained model, merged in (earliest time wins), so a
+    student's own moves are enough to score them (serving)."""
+    visits = first_visits(transitions)[["course_id", "chapter_id", "first_visit"]]
+    visits = visits.rename(columns={"first_visit": "opened_at"})
+    if known:
+        old = pd.DataFrame(known, columns=["course_id", "chapter_id", "opened_at"])
+        when = pd.to_datetime(old["opened_at"], utc=True, format="ISO8601")
+        if getattr(transitions["transitioned_at"].dtype, "tz", None) is None:
+            when = when.dt.tz_convert(None)  # compared with the moves' own (naive) times
+        visits = pd.concat([visits, old.assign(opened_at=when)])
+    return visits.groupby(["course_id", "chapter_id"])["opened_at"].min().reset_index()
 
 
 def queries_of(transitions: pd.DataFrame) -> pd.DataFrame:
@@ -161,17 +211,24 @@ def train(transitions: pd.DataFrame, *, params: dict[str, Any] | None = None) ->
     split, _, _, _ = time_split(t[t["is_successful_student"].astype(bool)], date_column="move_day")
     tr, va, te = apply_split(t, split, date_column="move_day")
     chapters = chapters_of(transitions)
-    tables = move_tables(tr) | {"chapters": chapters.to_dict("records")}
     visits = first_visits(transitions)
+    # Compared with each move's time (strictly before), so only the past is used.
+    opened = opened_chapters(transitions)
+    last_train = pd.Timestamp(split.train_end) + pd.Timedelta(days=1)
+    known = opened[pd.to_datetime(opened["opened_at"], utc=True).dt.tz_convert(None) < last_train]
+    tables = move_tables(tr) | {
+        "chapters": chapters.to_dict("records"),
+        "opened": known.to_dict("records"),
+    }
 
-    def prepared(part: pd.DataFrame) -> pd.DataFrame:
+    def prepared(part: pd.DataFrame, *, own_moves: bool = False) -> pd.DataFrame:
         ok = part[part["is_successful_student"].fillna(False).astype(bool)]
-        cand = candidates(ok, chapters, tables, visits)
+        cand = candidates(ok, chapters, tables, visits, opened, own_moves=own_moves)
         cand["label"] = (cand["chapter_id"] == cand["to_chapter_id"]).astype(float)
         has_target = cand.groupby("query_id")["label"].transform("max") > 0
         return cand[has_target]
 
-    ctr, cva, cte = prepared(tr), prepared(va), prepared(te)
+    ctr, cva, cte = prepared(tr, own_moves=True), prepared(va), prepared(te)
     if cte.empty or ctr["query_id"].nunique() < 20:
         raise NotEnoughData(
             f"next_chapter: {ctr['query_id'].nunique()} training and {cte['query_id'].nunique()} "
@@ -202,7 +259,7 @@ def train(transitions: pd.DataFrame, *, params: dict[str, Any] | None = None) ->
 
     def evaluate(candidate: Any) -> dict[str, float]:
         cand = candidates(
-            te[te["query_id"].isin(cte["query_id"])], chapters, candidate.tables, visits
+            te[te["query_id"].isin(cte["query_id"])], chapters, candidate.tables, visits, opened
         )
         return ranking(_rank_lists(cand, candidate.raw(cand)), actual)
 
@@ -256,7 +313,8 @@ def recommend(bundle: ModelBundle, transitions: pd.DataFrame, *, top: int = 3) -
     last["from_position"] = last["to_position"]
     last["at"] = last["transitioned_at"] + pd.Timedelta(seconds=1)
     chapters = pd.DataFrame(bundle.tables["chapters"])
-    cand = candidates(last, chapters, bundle.tables, first_visits(transitions))
+    opened = opened_chapters(transitions, bundle.tables.get("opened"))
+    cand = candidates(last, chapters, bundle.tables, first_visits(transitions), opened)
     cand["score"] = bundle.raw(cand)
     cand = cand.sort_values(["query_id", "score"], ascending=[True, False])
     cand["rank"] = cand.groupby("query_id").cumcount() + 1
