@@ -24,10 +24,10 @@ services-up: setup  ## Install what is missing and start the local services
 services-down:  ## Stop the local services this project started
 	@if [ -x $(LMS) ]; then $(LMS) services down; fi
 
-demo: setup  ## Start the services, simulate a school, print where everything is
+demo: setup  ## The whole platform on a simulated school (services → models → API), then a summary
 	$(LMS) demo
 
-demo-down:  ## Stop everything the demo started (its collector, then the services)
+demo-down:  ## Stop everything the demo started (prediction service, collector, streaming jobs, services)
 	@if [ -x $(LMS) ]; then $(LMS) demo-down; fi
 
 test: setup lint  ## The whole suite: unit tests, then integration tests on the real services

@@ -1,138 +1,18 @@
 """The collector as its own process (`lms collector run`), started and stopped by its pid.
 
 The demo, the end-to-end tests and the benchmarks all run the collector exactly as an operator
-does; this is the one place that knows how to start it, wait until it is ready (``/ready``, which
-checks Kafka) and stop it without touching any other process.
+does; ``/ready`` checks Kafka. The process handling itself is `lms.process.ServerProcess`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Mapping
-from pathlib import Path
-from types import TracebackType
+from lms.process import ServerProcess, free_port, wait_ready
 
-import httpx
-
-from lms.errors import LmsError
-
-REPO = Path(__file__).resolve().parents[2]
+__all__ = ["CollectorProcess", "free_port", "wait_ready"]
 
 
-def free_port() -> int:
-    """A port nothing listens on right now (the OS picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class CollectorProcess(ServerProcess):
+    """``lms collector run`` on its own port (one free port unless given)."""
 
-
-def _log_tail(log_path: Path, limit: int = 2000) -> str:
-    try:
-        return log_path.read_text(errors="replace")[-limit:]
-    except OSError:
-        return ""
-
-
-def wait_ready(
-    url: str,
-    *,
-    timeout_s: float = 90,
-    proc: subprocess.Popen[bytes] | None = None,
-    log_path: Path | None = None,
-) -> None:
-    """Return once ``url``/ready answers 200; raise with the log's tail if the process exits or
-    the deadline passes."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            tail = _log_tail(log_path) if log_path else ""
-            raise LmsError(f"collector exited with {proc.returncode} before it was ready\n{tail}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/ready", timeout=5).status_code == 200:
-                return
-        time.sleep(0.3)
-    where = f" (log: {log_path})" if log_path else ""
-    raise LmsError(f"collector at {url} not ready after {timeout_s:.0f} s{where}")
-
-
-class CollectorProcess:
-    """``lms collector run`` on its own port, in its own session, logging to ``log_path``.
-
-    ``env`` replaces the child's environment (pass ``os.environ`` plus overrides such as
-    ``LMS_KAFKA_TOPIC_RAW``); the process outlives this object unless ``stop()`` is called, which
-    is what the demo relies on (it records the pid and stops it later).
-    """
-
-    def __init__(
-        self,
-        *,
-        log_path: Path,
-        port: int | None = None,
-        workers: int = 1,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        self.port = port or free_port()
-        self.workers = workers
-        self.log_path = log_path
-        self.env = dict(os.environ if env is None else env)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    def start(self, timeout_s: float = 90) -> CollectorProcess:
-        argv = [sys.executable, "-m", "lms.cli.main", "collector", "run"]
-        argv += ["--port", str(self.port), "--workers", str(self.workers)]
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=REPO,
-                env=self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # Own session: uvicorn's workers are its children and stop with its group.
-                start_new_session=True,
-            )
-        try:
-            wait_ready(self.url, timeout_s=timeout_s, proc=self.proc, log_path=self.log_path)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self, timeout_s: float = 30) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-    def __enter__(self) -> CollectorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    name = "collector"
+    command = ("collector", "run")

@@ -7,6 +7,7 @@ URL. Connector versions must match the installed pyspark exactly, so they are de
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pyspark
@@ -39,6 +40,7 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config(
             "spark.sql.streaming.stateStore.providerClass",
             "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
@@ -79,6 +81,16 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         # exactly-once); batch writes (snapshots, replays) use the v2 committer to rename less.
         .config("spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version", "2")
     )
-    session = builder.getOrCreate()
+    # The JVM inherits our stdout, and Ivy's dependency report goes there: commands whose stdout
+    # is a result (`lms flow ... ` JSON, the demo's summary) would carry it. The JVM gets stderr
+    # as its stdout instead; our own stdout is put back once it has started.
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        session = builder.getOrCreate()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
     session.sparkContext.setLogLevel("WARN")
     return session

@@ -155,3 +155,34 @@ def models_(
     if not out:
         raise UsageError(f"model {name!r} has no versions in the registry")
     _echo(out)
+
+
+@app.command("promote")
+def promote(
+    name: Annotated[str, typer.Argument(help="The model, e.g. dropout.")],
+    version: Annotated[str, typer.Argument(help="A version from `lms flow models NAME`.")],
+    reason: Annotated[
+        str, typer.Option(help="Why, kept in the promotion history.")
+    ] = "promoted by hand",
+) -> None:
+    """Point a model at one of its versions (rollback included); running prediction services
+    pick it up at their next registry poll, and `lms flow score` uses it from then on."""
+    from lms.settings import get_settings
+    from ml.errors import RegistryError
+    from ml.registry import Registry
+
+    _models(name)  # an unknown model name is one clear line
+    registry = Registry(get_settings())
+    previous = registry.promoted(name)
+    try:
+        promotion = registry.promote(name, version, reason)
+    except RegistryError as exc:
+        raise UsageError(str(exc)) from None
+    _echo(
+        {
+            "model": name,
+            "promoted": promotion.version,
+            "previous": previous.version if previous else None,
+            "reason": promotion.reason,
+        }
+    )

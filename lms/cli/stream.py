@@ -186,10 +186,6 @@ def stream_dir(settings: Settings) -> Path:
     return path
 
 
-def pid_file(settings: Settings, name: str) -> Path:
-    return stream_dir(settings) / f"{name}.pid"
-
-
 def job_env(
     settings: Settings, reference: Path, jars: list[Path], extra: dict[str, str] | None = None
 ) -> dict[str, str]:
@@ -279,22 +275,28 @@ def _alive(pid: int) -> bool:
 
 
 def start_detached(
-    settings: Settings, jobs: list[str], reference_dir: Path | None = None
+    settings: Settings,
+    jobs: list[str],
+    reference_dir: Path | None = None,
+    directory: Path | None = None,
 ) -> tuple[int, Path]:
-    """Start in the background (the demo's way): pid file + log under <state>/stream."""
+    """Start in the background (the demo's way): pid file + log under ``directory`` (default
+    <state>/stream)."""
     name = "all" if "all" in jobs else "-".join(jobs)
-    pidf = pid_file(settings, name)
+    where = directory or stream_dir(settings)
+    where.mkdir(parents=True, exist_ok=True)
+    pidf = where / f"{name}.pid"
     if pidf.exists() and _alive(int(pidf.read_text())):
-        return int(pidf.read_text()), stream_dir(settings) / f"{name}.log"
-    log_path = stream_dir(settings) / f"{name}.log"
+        return int(pidf.read_text()), where / f"{name}.log"
+    log_path = where / f"{name}.log"
     proc = launch(settings, jobs, reference_dir=reference_dir, log_path=log_path)
     pidf.write_text(str(proc.pid))
     return proc.pid, log_path
 
 
-def stop_detached(settings: Settings) -> list[str]:
+def stop_detached(settings: Settings, directory: Path | None = None) -> list[str]:
     stopped = []
-    for pidf in sorted(stream_dir(settings).glob("*.pid")):
+    for pidf in sorted((directory or stream_dir(settings)).glob("*.pid")):
         pid = int(pidf.read_text())
         if _alive(pid) and stop_pid(pid):
             stopped.append(f"{pidf.stem} (pid {pid})")
@@ -360,16 +362,3 @@ def stop() -> None:
     """Stop the background jobs by their pid files."""
     stopped = stop_detached(get_settings())
     typer.echo("stopped: " + ", ".join(stopped) if stopped else "nothing to stop")
-
-
-def demo_step(settings: Settings) -> dict[str, Any]:
-    """`lms demo`: start every job in the background (once) and say where results go."""
-    pid, log_path = start_detached(settings, ["all"])
-    prefix = settings.stream_index_prefix
-    return {"pid": pid, "log": str(log_path), "indices": f"{prefix}*", "es": settings.es_base_url}
-
-
-def demo_down_step(settings: Settings) -> None:
-    """`lms demo-down`: stop the background jobs by their pid files."""
-    for stopped in stop_detached(settings):
-        typer.echo(f"streaming     stopped {stopped}")

@@ -91,6 +91,20 @@ jclouds.filesystem.basedir={basedir}
 """
 
 
+# s3proxy ships logback without a configuration, and logback's default is DEBUG on the console:
+# every request and every Jetty thread-pool tick, several MB/s into the service log, which filled
+# the disk of a busy test machine. Warnings and s3proxy's own start-up lines are what an operator
+# needs.
+S3PROXY_LOGBACK = """<configuration>
+  <appender name="out" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level %logger{36} - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.gaul.s3proxy" level="INFO"/>
+  <root level="WARN"><appender-ref ref="out"/></root>
+</configuration>
+"""
+
+
 class S3(Service):
     name = "s3"
     start_timeout = 60.0
@@ -116,6 +130,7 @@ class S3(Service):
         real = data.resolve()
         make_dir(real / "conf")
         make_dir(real / "blobs")
+        (real / "conf" / "logback.xml").write_text(S3PROXY_LOGBACK)
         conf = real / "conf" / "s3proxy.conf"
         conf.write_text(
             render_s3proxy_conf(
@@ -136,6 +151,7 @@ class S3(Service):
             "-XX:+UseSerialGC",
             "-XX:+ExitOnOutOfMemoryError",
             f"-Dlms.service.data={real}",
+            f"-Dlogback.configurationFile={real / 'conf' / 'logback.xml'}",
             "-cp",
             str(dist_dir() / "lib" / "*"),
             "org.gaul.s3proxy.Main",

@@ -32,7 +32,9 @@ from lms.settings import Settings, get_settings
 from lms.simulator.batch import run_simulation
 from lms.simulator.config import SimulationConfig
 
-pytestmark = pytest.mark.integration
+# The module's fixture sends a school through restarts of the collector and of Kafka: on a busy
+# machine that takes longer than the default per-test limit (which counts fixture set-up).
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

@@ -145,6 +145,22 @@ def test_postgres_and_s3_config(tmp_path: Path) -> None:
     assert "s3proxy.identity=id" in s3 and "jclouds.provider=filesystem-nio2" in s3
 
 
+def test_s3proxy_logs_warnings_not_every_request(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from lms.services.base import StatePaths, current_user
+    from lms.services.s3 import S3
+
+    svc = S3(Settings(), StatePaths(tmp_path))
+    data = tmp_path / "data" / "s3"
+    svc.prepare(data, current_user(), lambda line: None)
+    argv, _, _ = svc.command(data, current_user())
+    config = data.resolve() / "conf" / "logback.xml"
+    assert f"-Dlogback.configurationFile={config}" in argv
+    # Without a configuration logback logs DEBUG: several MB/s under load.
+    assert ET.parse(config).getroot().find("root").get("level") == "WARN"  # type: ignore[union-attr]
+
+
 def test_resolve_names() -> None:
     assert resolve_names(None) == ["postgres", "kafka", "s3", "elasticsearch", "bigquery"]
     assert resolve_names(["es", "pg"]) == ["postgres", "elasticsearch"]

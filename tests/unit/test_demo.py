@@ -1,0 +1,130 @@
+"""The demo's pieces that need no services: its directories, the settings it reports, the
+summary's text, and one-line errors for bad options."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lms.demo.steps import DemoDirs, environment_overrides
+from lms.demo.summary import BODY_CHARS, render
+from lms.settings import Settings
+
+
+def test_demo_dirs_keep_everything_under_one_root(tmp_path: Path) -> None:
+    dirs = DemoDirs(tmp_path / "demo").create()
+    for path in (dirs.school, dirs.logs, dirs.run, dirs.stream, dirs.summary):
+        assert path.is_relative_to(dirs.root)
+    assert dirs.pid_file("serve") == dirs.run / "serve.pid"
+    assert dirs.logs.is_dir() and dirs.run.is_dir() and dirs.stream.is_dir()
+
+
+def test_reported_settings_never_include_secrets() -> None:
+    shown = environment_overrides(
+        {
+            "LMS_KAFKA_TOPIC_RAW": "t",
+            "LMS_PG_PASSWORD": "p",
+            "LMS_S3_SECRET_KEY": "s",
+            "LMS_PII_HASH_KEY": "h",
+            "LMS_PLATFORM_DSN": "postgresql://u:p@h/db",
+            "HOME": "/root",
+        }
+    )
+    assert shown == {"LMS_KAFKA_TOPIC_RAW": "t"}
+
+
+def _summary(tmp_path: Path) -> dict[str, Any]:
+    long_body = {"students": [{"student_id": f"stu_{i:07d}"} for i in range(200)]}
+    return {
+        "timings": {"services": 3.0, "pipeline": 301.4},
+        "services": {"postgres": "127.0.0.1:15432"},
+        "simulation": {
+            "directory": str(tmp_path / "school"),
+            "events": 1000,
+            "valid_events": 990,
+            "invalid_events": 10,
+            "planted": {},
+            "oltp_rows": {"students": 50},
+        },
+        "collector": {
+            "url": "http://127.0.0.1:18080",
+            "accepted": 990,
+            "duplicate": 5,
+            "rejected": 10,
+            "reasons": {"missing_field": 10},
+            "topics": ["raw", "dlq"],
+        },
+        "landing": {"lake": "s3a://lms-lake/events/", "raw_counts": {"events": 990}},
+        "stream": {"pid": 1, "log": "stream.log", "index_prefix": "lms-live-", "es": "http://es"},
+        "warehouse": {
+            "rows": {"marts.fct_events": 990},
+            "at_risk_bands": {"high": 3},
+            "report": "report.html",
+            "dbt_docs": "index.html",
+        },
+        "models": [
+            {
+                "model": "dropout",
+                "primary_metric": "roc_auc",
+                "model_value": 0.81,
+                "baseline_value": 0.7,
+                "baseline": "inactive_last_week",
+                "promoted": True,
+                "version": "v1",
+            }
+        ],
+        "scored": {"rows": {"student_course_scores": 50}},
+        "live": {"lms-live-alerts": 4},
+        "serve": {
+            "url": "http://127.0.0.1:18090",
+            "key_file": "/k",
+            "scopes": "predictions:read",
+            "examples": [
+                {
+                    "path": "/v1/courses/crs_001/at-risk",
+                    "status": 200,
+                    "model_version": "v1",
+                    "body": long_body,
+                }
+            ],
+        },
+        "summary_file": str(tmp_path / "summary.json"),
+    }
+
+
+def test_summary_names_each_layer_models_and_calls(tmp_path: Path) -> None:
+    text = render(Settings(), _summary(tmp_path))
+    for part in (
+        "Collector http://127.0.0.1:18080/v1/events",
+        "roc_auc",
+        "inactive_last_week",
+        "lms-live-alerts",
+        'curl -s -H "X-API-Key: $(cat /k)" http://127.0.0.1:18090/v1/courses/crs_001/at-risk',
+        "→ 200 (X-Model-Version: v1)",
+        "pipeline 301 s",
+    ):
+        assert part in text
+    answer = next(line for line in text.splitlines() if line.startswith("  → 200"))
+    assert len(answer) < BODY_CHARS + 80  # long answers are cut, not dumped
+
+
+def test_summary_never_prints_the_database_password(tmp_path: Path) -> None:
+    settings = Settings(pg_password="s3cret-value")
+    assert "s3cret-value" not in render(settings, _summary(tmp_path))
+
+
+@pytest.mark.parametrize("args", [["--students", "0"], ["--days", "-1"]])
+def test_bad_demo_options_are_one_clear_line(args: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "lms.cli.main", "demo", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "at least 1" in result.stderr
