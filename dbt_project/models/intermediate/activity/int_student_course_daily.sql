@@ -20,9 +20,10 @@
 
 with
 
-touched_days as (
+touched_days as (  -- noqa: ST03
 
-    -- what an incremental run recomputes: the student-days holding a row touched since
+    -- what an incremental run recomputes (only incremental runs read it): the student-days
+    -- holding a row touched since the last run
     select distinct
         touched.student_id,
         touched.event_date

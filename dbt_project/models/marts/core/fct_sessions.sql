@@ -20,7 +20,7 @@
 
 with
 
-renumbered as (
+renumbered as (  -- noqa: ST03
 
     -- what an incremental run rebuilds: per student, the sessions from the first re-numbered one
     select
