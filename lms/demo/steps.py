@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from lms.process import ServerProcess
 from lms.settings import Settings
 
 Report = Callable[[str], None]
@@ -105,46 +106,56 @@ def _running(dirs: DemoDirs, name: str) -> int | None:
     return pid if pid is not None and pid_belongs_to(pid, MARKERS[name]) else None
 
 
+def _ensure_server(
+    dirs: DemoDirs,
+    key: str,
+    server: ServerProcess,
+    report: Report,
+    *,
+    wait_s: float,
+    start_s: float,
+) -> str:
+    """``server`` started once, tracked by the pid file ``key``; when the demo's earlier one is
+    still running, wait (``wait_s``) until it is ready instead."""
+    from lms.process import wait_ready
+    from lms.services.base import write_pid_file
+
+    if _running(dirs, key) is not None:
+        wait_ready(
+            server.url,
+            name=server.name,
+            ready_path=server.ready_path,
+            timeout_s=wait_s,
+            log_path=server.log_path,
+        )
+        return server.url
+    server.start(timeout_s=start_s)
+    assert server.pid is not None
+    write_pid_file(dirs.pid_file(key), server.pid)
+    report(f"{server.name} started (pid {server.pid}, log {server.log_path})")
+    return server.url
+
+
 def ensure_collector(dirs: DemoDirs, report: Report) -> str:
     """The collector on its configured port (LMS_COLLECTOR_PORT), started once."""
     from ingestion.collector.process import CollectorProcess
     from ingestion.collector.settings import get_collector_settings
-    from lms.process import wait_ready
-    from lms.services.base import write_pid_file
 
     port = get_collector_settings().collector_port
-    log = dirs.logs / "collector.log"
-    url = f"http://127.0.0.1:{port}"
-    if _running(dirs, "collector") is not None:
-        wait_ready(url, name="collector", timeout_s=60, log_path=log)
-        return url
-    collector = CollectorProcess(port=port, log_path=log, env=os.environ).start(timeout_s=90)
-    assert collector.pid is not None
-    write_pid_file(dirs.pid_file("collector"), collector.pid)
-    report(f"collector started (pid {collector.pid}, log {log})")
-    return collector.url
+    collector = CollectorProcess(port=port, log_path=dirs.logs / "collector.log", env=os.environ)
+    return _ensure_server(dirs, "collector", collector, report, wait_s=60, start_s=90)
 
 
 def ensure_prediction_service(dirs: DemoDirs, report: Report) -> str:
     """`lms serve` on its configured port (LMS_SERVE_PORT), started once, ready when the
     promoted models are loaded."""
-    from lms.process import PredictionServiceProcess, wait_ready
-    from lms.services.base import write_pid_file
+    from lms.process import PredictionServiceProcess
     from serving.settings import ServeSettings
 
-    port = ServeSettings().port
-    log = dirs.logs / "serve.log"
-    url = f"http://127.0.0.1:{port}"
-    ready = "/ready/predictions"
-    if _running(dirs, "serve") is not None:
-        wait_ready(url, name="prediction service", ready_path=ready, timeout_s=90, log_path=log)
-        return url
-    service = PredictionServiceProcess(port=port, log_path=log, env=os.environ)
-    service.start(timeout_s=180)
-    assert service.pid is not None
-    write_pid_file(dirs.pid_file("serve"), service.pid)
-    report(f"prediction service started (pid {service.pid}, log {log})")
-    return service.url
+    service = PredictionServiceProcess(
+        port=ServeSettings().port, log_path=dirs.logs / "serve.log", env=os.environ
+    )
+    return _ensure_server(dirs, "serve", service, report, wait_s=90, start_s=180)
 
 
 def stop_processes(settings: Settings, dirs: DemoDirs, report: Report) -> None:
