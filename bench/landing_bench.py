@@ -8,8 +8,10 @@ hot path and connects to S3, then the timed availableNow run lands the whole bac
 events landed divided by that run's wall-clock time, start-up of the session excluded (it is paid
 once per job, not per event). ``landing_cpu_us_per_event`` is the Spark JVM's CPU time per event in
 the same run: it does not depend on what else the machine is doing, so a figure taken on a busy
-machine can still be compared. Each run uses its own topic, bucket and checkpoints, and removes
-them afterwards.
+machine can still be compared; ``landing_load_avg_before``/``_after`` record how busy it was. The
+run also prints Spark's ``durationMs`` per query (addBatch, walCommit, ...), summed over its
+micro-batches, to show whether the time went into the work or into per-batch overheads. Each run
+uses its own topic, bucket and checkpoints, and removes them afterwards.
 """
 
 from __future__ import annotations
@@ -117,12 +119,16 @@ def run() -> dict[str, float]:
         producer.flush()
         producer.close()
 
+        load_before = os.getloadavg()[0]
         cpu_before = _jvm_cpu_s()
         started = time.perf_counter()
         results = land(spark, settings, sinks=("lake",))
         elapsed = time.perf_counter() - started
         cpu_s = _jvm_cpu_s() - cpu_before
+        load_after = os.getloadavg()[0]
         landed = sum(r.input_rows for r in results)
+        for result in results:
+            print(f"  {result.query}: {result.batches} batch(es), durationMs {result.durations_ms}")
     finally:
         spark.stop()
         admin.delete_topics([settings.kafka_topic_raw])
@@ -133,4 +139,6 @@ def run() -> dict[str, float]:
         "landing_events_per_s": landed / elapsed,
         "landing_events": float(landed),
         "landing_cpu_us_per_event": cpu_s / landed * 1e6,
+        "landing_load_avg_before": load_before,
+        "landing_load_avg_after": load_after,
     }

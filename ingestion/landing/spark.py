@@ -48,6 +48,13 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         # Each batch commits only its changes to the dedup state (not a fresh RocksDB snapshot).
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # A task writing several (date, type) partitions keeps one open file per partition instead
+        # of sorting its rows by partition first (the sort cost ~4 % of the landing job's CPU).
+        .config("spark.sql.maxConcurrentOutputFileWriters", "64")
+        # Open Parquet writers buffer a row group each; Parquet shrinks their row groups so that
+        # together they stay within this share of the heap (its default, 95 %, leaves Spark
+        # nothing when a big backlog fills many open files at once).
+        .config("spark.hadoop.parquet.memory.pool.ratio", "0.3")
         # No empty micro-batch just to advance the watermark: the dedup state is pruned on the
         # next batch with data anyway, and an empty batch costs a full state-store round trip.
         .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")

@@ -80,3 +80,22 @@ def test_each_record_is_parsed_once(spark: Any) -> None:
     parsed = ev.parse_events(_kafka_rows(spark, [b"{}"])).select(*ev.RAW_COLUMNS)
     plan = parsed._jdf.queryExecution().optimizedPlan().toString()
     assert plan.count("from_json") == 1, plan
+
+
+def test_lake_parquet_options_reach_the_writer(spark: Any, tmp_path: Any) -> None:
+    # Parquet ignores an unknown key silently: check the written file, column by column.
+    import pyarrow.parquet as pq
+
+    examples = load_examples()
+    values = [json.dumps(e).encode() for e in examples.values()] * 20
+    events = ev.parse_events(_kafka_rows(spark, values)).select(*ev.RAW_COLUMNS)
+    events.coalesce(1).write.options(**ev.LAKE_PARQUET_OPTIONS).parquet(str(tmp_path / "lake"))
+    (path,) = (tmp_path / "lake").glob("*.parquet")
+    row_group = pq.ParquetFile(path).metadata.row_group(0)
+    columns = {row_group.column(i).path_in_schema: row_group.column(i) for i in range(13)}
+    for name in ("event_id", "payload", "kafka_offset"):
+        assert not columns[name].has_dictionary_page, name
+    for name in ("event_type", "student_id", "client"):
+        assert columns[name].has_dictionary_page, name
+    assert not columns["payload"].is_stats_set
+    assert columns["event_id"].is_stats_set
