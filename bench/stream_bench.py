@@ -7,11 +7,14 @@ target rate; every 200 ms a probe event from a fresh student is posted on its ow
 acceptance time (the collector's 200) is noted. A poller asks Elasticsearch (``mget`` on the
 presence index, whose document id is course|student) every 50 ms which probes are searchable.
 Latency = first seen searchable - accepted. Figures: ``stream_latency_p50_s``,
-``stream_latency_p95_s``, the achieved rate and how many probes were measured.
+``stream_latency_p95_s``, the achieved rate and how many probes were measured, and the CPU the
+streaming job (its JVM and Python workers) and the collector spent per 1,000 events while
+measured (these do not depend on the machine's load the way latency does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import psutil
 from elasticsearch import Elasticsearch
 
 from ingestion.collector.process import CollectorProcess
@@ -92,6 +96,23 @@ class Load:
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
+
+
+def tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def run() -> dict[str, float]:
@@ -187,12 +208,17 @@ def run() -> dict[str, float]:
             accepted.clear()
             seen.clear()
             sent_before, started = load.sent, time.monotonic()
+            cpu_before = tree_cpu_s(job.pid), tree_cpu_s(collector.pid)
             while time.monotonic() - started < MEASURE_S:
                 probe(client, f"{run_id}_{k}")
                 k += 1
                 time.sleep(PROBE_EVERY_S)
             elapsed = time.monotonic() - started
-            rate = (load.sent - sent_before) / elapsed
+            sent = load.sent - sent_before
+            rate = sent / elapsed
+            job_cpu = tree_cpu_s(job.pid) - cpu_before[0]
+            collector_cpu = tree_cpu_s(collector.pid) - cpu_before[1]
+            load_during = round(os.getloadavg()[0], 2)
             load.stop.set()
             time.sleep(15)  # let the last probes arrive
             stop_poll.set()
@@ -213,6 +239,9 @@ def run() -> dict[str, float]:
             "stream_probes_measured": float(len(latencies)),
             "stream_probes_lost": float(len(accepted) - len(latencies)),
             "stream_load_events_per_s": round(rate, 1),
+            "stream_load_avg_measured": load_during,
+            "stream_job_cpu_s_per_1k_events": round(1000 * job_cpu / max(1, sent), 4),
+            "stream_collector_cpu_s_per_1k_events": round(1000 * collector_cpu / max(1, sent), 4),
             "stream_latency_first_half_median_s": round(statistics.median(ordered[:half]), 3),
             "stream_latency_second_half_median_s": round(statistics.median(ordered[half:]), 3),
         }

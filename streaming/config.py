@@ -51,8 +51,9 @@ class Thresholds:
     fast_answer_accuracy: float = 0.8
     # tab_hidden events during one quiz attempt that make an alert.
     tab_hidden_min: int = 3
-    # Two sessions from different networks within this window, one of them in a quiz.
-    concurrent_window_min: int = 10
+    # While a quiz attempt runs, this many views of a quiz page of the same course from another
+    # session on another network (a second device open on the quiz: someone helping).
+    concurrent_views_min: int = 1
     # A failed quiz (score below the quiz's pass mark, or this default) triggers a review.
     default_pass_pct: float = 60.0
     # No event for this many days in a running course: a re-engagement trigger for the teacher.
@@ -65,9 +66,7 @@ class Thresholds:
             fast_answer_min=_int("LMS_STREAM_FAST_ANSWER_MIN", cls.fast_answer_min),
             fast_answer_accuracy=_num("LMS_STREAM_FAST_ANSWER_ACCURACY", cls.fast_answer_accuracy),
             tab_hidden_min=_int("LMS_STREAM_TAB_HIDDEN_MIN", cls.tab_hidden_min),
-            concurrent_window_min=_int(
-                "LMS_STREAM_CONCURRENT_WINDOW_MIN", cls.concurrent_window_min
-            ),
+            concurrent_views_min=_int("LMS_STREAM_CONCURRENT_VIEWS_MIN", cls.concurrent_views_min),
             default_pass_pct=_num("LMS_STREAM_DEFAULT_PASS_PCT", cls.default_pass_pct),
             idle_days=_num("LMS_STREAM_IDLE_DAYS", cls.idle_days),
         )
@@ -88,6 +87,9 @@ class StreamConfig:
     idle_partition_s: int
     active_window_s: int
     active_slide_s: int
+    # A presence (last-seen) document is rewritten at most once per this many seconds of event
+    # time per student and course; a student's first event is written at once.
+    presence_resolution_s: int
     reference_path: Path | None
     jars: tuple[str, ...]
     parallelism: int
@@ -121,6 +123,7 @@ class StreamConfig:
             idle_partition_s=_int("LMS_STREAM_IDLE_PARTITION_S", 5),
             active_window_s=_int("LMS_STREAM_ACTIVE_WINDOW_S", 300),
             active_slide_s=_int("LMS_STREAM_ACTIVE_SLIDE_S", 30),
+            presence_resolution_s=_int("LMS_STREAM_PRESENCE_RESOLUTION_S", 10),
             reference_path=Path(reference) if reference else None,
             jars=jars,
             parallelism=max(1, _int("LMS_STREAM_PARALLELISM", 1)),

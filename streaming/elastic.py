@@ -202,6 +202,43 @@ def latest_per_id(actions: Iterable[Action]) -> list[Action]:
     return list(chosen.values())
 
 
+class Throttle:
+    """Lets a document's newer version through only once it is ``step`` ahead of the last one let
+    through (per document id): a heartbeat document such as presence, whose version is the event
+    time, then costs Elasticsearch one write per ``step`` per key instead of one per event, while
+    a key's first version always passes at once. ``step`` 0 lets everything through.
+
+    What is held back is a version at most ``step`` newer than the one written, so a document is
+    never staler than ``step``; the memory is the keys seen within the last ``step``.
+    """
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.last: dict[str, int] = {}
+        self.newest = 0
+        self.admitted = 0
+        self.held_back = 0
+
+    def admit(self, key: str, version: int) -> bool:
+        last = self.last.get(key)
+        if self.step and last is not None and version < last + self.step:
+            self.held_back += 1
+            return False
+        self.last[key] = version if last is None else max(last, version)
+        self.admitted += 1
+        if version > self.newest:
+            self.newest = version
+        if len(self.last) > 4096 and self.admitted % 4096 == 0:
+            self.prune()
+        return True
+
+    def prune(self) -> None:
+        """Forget keys whose last version is older than the newest by ``step``: their next
+        version would pass anyway."""
+        horizon = self.newest - self.step
+        self.last = {k: v for k, v in self.last.items() if v >= horizon}
+
+
 class BulkFailed(RuntimeError):
     """Elasticsearch refused documents: the job fails and restarts from its last checkpoint."""
 

@@ -61,7 +61,7 @@ def source_ddl(cfg: StreamConfig) -> str:
             quiz_id STRING, attempt_id STRING, question_id STRING, topic_id STRING,
             chapter_id STRING, is_correct BOOLEAN, time_taken_s DOUBLE, score DOUBLE,
             max_score DOUBLE, live_class_id STRING, context STRING, hidden_s DOUBLE,
-            watched_s DOUBLE, video_id STRING
+            watched_s DOUBLE, video_id STRING, page_type STRING, path STRING
         >,
         WATERMARK FOR occurred_at AS occurred_at - {seconds(cfg.out_of_orderness_s)}
     ) WITH (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,7 +102,15 @@ class Attendance(_LoadsReference, AggregateFunction):
 
 
 class EsSink(ScalarFunction):
-    """Bulk-writes one batch of (idx, doc_id, version, doc) rows; returns rows written."""
+    """Bulk-writes one batch of (idx, doc_id, version, doc) rows; returns rows written.
+
+    Presence documents (one per student and course, versioned by event time) go through a
+    :class:`elastic.Throttle`: a student's first event is written at once, later ones at most
+    once per ``presence_resolution_s``, so a steady stream of events from known students does
+    not cost one Elasticsearch write each. Every ``STATS_EVERY_S`` the sink logs what it did.
+    """
+
+    STATS_EVERY_S = 30.0
 
     def __init__(self, cfg: StreamConfig) -> None:
         self.cfg = cfg
@@ -110,6 +119,25 @@ class EsSink(ScalarFunction):
         self.es = elastic.client(self.cfg.es_url)
         self.ref = Reference.load(self.cfg.reference_path)
         self.scoped = {self.cfg.index(name) for name in elastic.TEACHER_SCOPED}
+        self.presence = self.cfg.index("presence")
+        self.throttle = elastic.Throttle(self.cfg.presence_resolution_s * 1000)
+        self.stats = {"rows": 0, "docs": 0, "bulks": 0, "bulk_s": 0.0, "max_bulk_s": 0.0}
+        self.stats_since = time.monotonic()
+
+    def _log_stats(self) -> None:
+        now = time.monotonic()
+        if now - self.stats_since < self.STATS_EVERY_S:
+            return
+        st = self.stats
+        log.info(
+            "es_write: %d rows, %d documents in %d bulks (%.2f s, longest %.2f s) in %.0f s; "
+            "presence writes held back %d",
+            st["rows"], st["docs"], st["bulks"], st["bulk_s"], st["max_bulk_s"],
+            now - self.stats_since, self.throttle.held_back,
+        )  # fmt: skip
+        self.stats = dict.fromkeys(st, 0)
+        self.throttle.held_back = 0
+        self.stats_since = now
 
     def eval(
         self, idx: pd.Series, doc_id: pd.Series, version: pd.Series, doc: pd.Series
@@ -122,12 +150,25 @@ class EsSink(ScalarFunction):
         )
         actions = []
         for index, key, ver, text in zip(idx, doc_id, version, doc, strict=True):
+            number = None if pd.isna(ver) else int(ver)
+            throttled = index == self.presence and number is not None
+            if throttled and not self.throttle.admit(key, number):
+                continue
             body = elastic.expand_doc(text)
             if index in self.scoped and "course_id" in body:
                 body["teacher_ids"] = self.ref.teacher_ids(body["course_id"])
-            actions.append(elastic.Action(index, key, None if pd.isna(ver) else int(ver), body))
+            actions.append(elastic.Action(index, key, number, body))
+        started = time.monotonic()
         written = elastic.write(self.es, actions)
-        return pd.Series([written] * len(actions), dtype="int64")
+        took = time.monotonic() - started
+        st = self.stats
+        st["rows"] += n
+        st["docs"] += written
+        st["bulks"] += 1 if actions else 0
+        st["bulk_s"] += took
+        st["max_bulk_s"] = max(st["max_bulk_s"], took)
+        self._log_stats()
+        return pd.Series([written] * n, dtype="int64")
 
     def close(self) -> None:
         self.es.close()

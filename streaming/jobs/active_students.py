@@ -1,8 +1,11 @@
 """Active students: distinct students per course (and platform-wide) over a sliding window, plus
-each student's last-seen presence per course (updated per event, the low-latency view).
+each student's last-seen presence per course (the low-latency view).
 
-Window documents: id ``<course>|<window end>`` (``_all`` for platform-wide). Presence documents:
-id ``<course>|<student>``, versioned by event time so an older event never hides a newer one.
+Window documents: id ``<course>|<window end>`` (``_all`` for platform-wide); a window is published
+once the watermark passes its end, so they are the history. Presence documents: id
+``<course>|<student>``, one row per event, versioned by event time so an older event never hides a
+newer one; the sink writes a student's first event at once and later ones at most once per
+``presence_resolution_s`` (see ``udfs.EsSink``). "Active now" is a query over ``last_seen_at``.
 """
 
 from __future__ import annotations

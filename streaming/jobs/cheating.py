@@ -4,8 +4,11 @@ fired it:
 - ``fast_answers``: in one quiz attempt, at least N answers faster than a share of the question's
   reading time, most of them correct (someone who cannot have read the question, yet is right);
 - ``tab_switching``: at least N ``tab_hidden`` events during one quiz attempt;
-- ``concurrent_sessions``: while a quiz attempt runs, another session of the same student from a
-  different network.
+- ``concurrent_sessions``: while a quiz attempt runs, another session of the same student, from a
+  different network, has a quiz page of the same course open (a second device on the quiz:
+  someone helping). Another session doing something else at the same time (following a live
+  class on the phone while the quiz runs on the laptop) is ordinary and does not count, nor do
+  two sessions one after the other (a switch of device): only views inside the attempt's span.
 
 Attempt signals are a running aggregate per attempt id (no window to wait for: an alert appears
 as soon as its thresholds are met, and is updated while the attempt goes on; its version is the
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 
 from streaming.config import StreamConfig
-from streaming.sql import SOURCE, iso, quote, seconds
+from streaming.sql import SOURCE, iso, quote
 
 
 def views(cfg: StreamConfig) -> list[tuple[str, str]]:
@@ -59,16 +62,34 @@ def views(cfg: StreamConfig) -> list[tuple[str, str]]:
     FROM quiz_activity
     GROUP BY attempt_id
     """
-    client_events = f"""
-    SELECT occurred_at, student_id, course_id, session_id,
-        client.network_id AS network_id, client.device AS device,
-        payload.quiz_id AS quiz_id, payload.attempt_id AS attempt_id
-    FROM {SOURCE} WHERE client.network_id IS NOT NULL
+    # The span of each attempt (its first to its last event), in the session that took it.
+    spans = f"""
+    SELECT attempt_id, MAX(student_id) AS student_id, MAX(course_id) AS course_id,
+        MAX(quiz_id) AS quiz_id, MAX(session_id) AS session_id, MAX(network_id) AS network_id,
+        MIN(occurred_at) AS started_at, MAX(occurred_at) AS ended_at
+    FROM (
+        SELECT payload.attempt_id AS attempt_id, student_id, course_id, session_id,
+            payload.quiz_id AS quiz_id, client.network_id AS network_id,
+            CAST(occurred_at AS TIMESTAMP_LTZ(3)) AS occurred_at
+        FROM {SOURCE}
+        WHERE payload.attempt_id IS NOT NULL AND client.network_id IS NOT NULL
+            AND event_type IN ('quiz_start', 'question_answer', 'quiz_submit')
+    )
+    GROUP BY attempt_id
+    """
+    quiz_pages = f"""
+    SELECT CAST(occurred_at AS TIMESTAMP_LTZ(3)) AS occurred_at, event_id, student_id,
+        course_id, session_id, client.network_id AS network_id, client.device AS device,
+        payload.path AS path
+    FROM {SOURCE}
+    WHERE event_type = 'page_view' AND payload.page_type = 'quiz'
+        AND client.network_id IS NOT NULL AND course_id IS NOT NULL
     """
     return [
         ("quiz_activity", activity),
         ("attempt_signals", signals),
-        ("client_events", client_events),
+        ("attempt_spans", spans),
+        ("quiz_pages", quiz_pages),
     ]
 
 
@@ -134,31 +155,39 @@ def queries(cfg: StreamConfig) -> list[str]:
         )
         + f"\n    FROM attempt_signals WHERE n_hidden >= {t.tab_hidden_min}"
     )
-    window_s = t.concurrent_window_min * 60
+    # Quiz pages of another session on another network inside an attempt's span. A regular
+    # join: the span grows while the attempt runs, and the aggregate over the join's changes
+    # keeps one row per attempt (its count of views only grows: the document's version).
     concurrent_rows = f"""
-        SELECT window_start, window_end, student_id,
-            MAX(CASE WHEN attempt_id IS NOT NULL THEN course_id END) AS course_id,
-            MAX(quiz_id) AS quiz_id, MAX(attempt_id) AS attempt_id,
-            COUNT(DISTINCT network_id) AS n_networks,
-            COUNT(DISTINCT session_id) AS n_sessions,
-            -- With two networks, the smallest and largest (network, session) pairs are two
-            -- different sessions: the evidence, without keeping every event in the window.
-            MIN(CONCAT(network_id, '|', session_id, '|', device)) AS first_session,
-            MAX(CONCAT(network_id, '|', session_id, '|', device)) AS second_session
-        FROM TABLE(HOP(TABLE client_events,
-            DESCRIPTOR(occurred_at), {seconds(window_s // 2)}, {seconds(window_s)}))
-        GROUP BY window_start, window_end, student_id
+        SELECT s.attempt_id, MAX(s.student_id) AS student_id, MAX(s.course_id) AS course_id,
+            MAX(s.quiz_id) AS quiz_id, MIN(s.started_at) AS window_start,
+            MAX(s.ended_at) AS window_end,
+            MAX(CONCAT(s.network_id, '|', s.session_id)) AS attempt_session,
+            COUNT(DISTINCT p.event_id) AS n_views,
+            COUNT(DISTINCT p.session_id) AS n_sessions,
+            COUNT(DISTINCT p.network_id) AS n_networks,
+            CONCAT('[', LISTAGG(JSON_OBJECT(
+                'event_id' VALUE p.event_id, 'occurred_at' VALUE {iso("p.occurred_at")},
+                'session_id' VALUE p.session_id, 'network_id' VALUE p.network_id,
+                'device' VALUE p.device, 'path' VALUE p.path)), ']') AS other_views
+        FROM attempt_spans AS s
+        JOIN quiz_pages AS p
+            ON p.student_id = s.student_id AND p.course_id = s.course_id
+            AND p.session_id <> s.session_id AND p.network_id <> s.network_id
+            AND p.occurred_at >= s.started_at AND p.occurred_at <= s.ended_at
+        GROUP BY s.attempt_id
     """
-    concurrent = _alert(
-        cfg,
-        "concurrent_sessions",
-        "CONCAT('concurrent_sessions|', student_id, '|', attempt_id)",
-        "CAST(NULL AS BIGINT)",
-        {"concurrent_window_min": t.concurrent_window_min, "networks_min": 2},
-        "JSON_OBJECT('networks' VALUE n_networks, 'sessions' VALUE n_sessions)",
-        "JSON_ARRAY(first_session, second_session)",
-    ) + (
-        f"\n    FROM ({concurrent_rows})"
-        "\n    WHERE n_networks >= 2 AND n_sessions >= 2 AND attempt_id IS NOT NULL"
+    concurrent = (
+        _alert(
+            cfg,
+            "concurrent_sessions",
+            "CONCAT('concurrent_sessions|', student_id, '|', attempt_id)",
+            "n_views",
+            {"concurrent_views_min": t.concurrent_views_min, "networks_min": 2},
+            "JSON_OBJECT('quiz_page_views' VALUE n_views, 'other_sessions' VALUE n_sessions, "
+            "'other_networks' VALUE n_networks, 'attempt_session' VALUE attempt_session)",
+            "other_views",
+        )
+        + f"\n    FROM ({concurrent_rows})\n    WHERE n_views >= {max(1, t.concurrent_views_min)}"
     )
     return [fast, tabs, concurrent]

@@ -267,6 +267,10 @@ def test_planted_cheaters_are_flagged_and_honest_students_are_not(run: dict[str,
         assert alert["evidence"], alert
         assert alert["thresholds"], alert
         assert alert["status"] == "open"
+    # A planted behaviour only shows in a quiz attempt: recall is also given over the planted
+    # students who made one in the events posted (a cheater who never took a quiz cannot be seen).
+    events = accepted_events(run)
+    attempted = set(events.student_id[events.event_type == "question_answer"])
     report = {}
     for alert_type, column in behaviours.items():
         planted = set(truth.index[truth[column]])
@@ -274,8 +278,10 @@ def test_planted_cheaters_are_flagged_and_honest_students_are_not(run: dict[str,
         report[alert_type] = {
             "flagged": len(flagged[alert_type]),
             "planted": len(planted),
-            "precision": len(hits) / max(1, len(flagged[alert_type])),
-            "recall": len(hits) / max(1, len(planted)),
+            "planted_with_attempts": len(planted & attempted),
+            "precision": round(len(hits) / max(1, len(flagged[alert_type])), 3),
+            "recall": round(len(hits) / max(1, len(planted)), 3),
+            "recall_of_attempted": round(len(hits) / max(1, len(planted & attempted)), 3),
         }
     anyone = set().union(*flagged.values())
     cheaters = set(truth.index[truth.is_cheater])

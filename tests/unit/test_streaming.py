@@ -19,7 +19,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from streaming.attendance import JOIN, LEAVE, attendance
 from streaming.config import ConfigError, StreamConfig, Thresholds
-from streaming.elastic import Action, expand_doc, latest_per_id, template_body
+from streaming.elastic import Action, Throttle, expand_doc, latest_per_id, template_body
 from streaming.reference import Reference, iso_ms
 from streaming.sql import epoch_ms, iso, seconds
 
@@ -76,6 +76,27 @@ def test_latest_version_wins_within_a_batch() -> None:
     ]
     chosen = {a.doc_id: a.doc["n"] for a in latest_per_id(batch)}
     assert chosen == {"x": 3, "y": 2}
+
+
+def test_throttle_writes_a_key_at_most_once_per_step() -> None:
+    throttle = Throttle(10_000)
+    admitted = [t for t in (0, 1_000, 9_999, 10_000, 12_000, 20_500) if throttle.admit("a", t)]
+    assert admitted == [0, 10_000, 20_500]
+    assert throttle.admit("b", 1_000)  # a key's first version passes at once
+    assert not throttle.admit("a", 5_000)  # older than what was written: nothing to write
+    assert throttle.held_back == 4
+    assert all(Throttle(0).admit("a", 5) for _ in range(3))  # step 0: everything passes
+
+
+def test_throttle_forgets_keys_that_would_pass_anyway() -> None:
+    throttle = Throttle(10_000)
+    for k in range(5_000):
+        throttle.admit(f"old{k}", 0)
+    for k in range(4_096):
+        throttle.admit(f"new{k}", 60_000)
+    assert "old1" not in throttle.last and "new1" in throttle.last
+    assert throttle.admit("old1", 1_000)  # forgotten: passes (Elasticsearch keeps the newest)
+    assert not throttle.admit("new1", 65_000)
 
 
 def test_expand_doc_nests_json_text() -> None:
