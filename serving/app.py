@@ -17,7 +17,9 @@ from lms.auth.dependencies import install_key_verifier
 from lms.auth.store import KeyStore, PostgresKeyStore
 from lms.auth.verify import KeyVerifier
 from lms.settings import Settings, get_settings
+from serving.metrics import tune_logging
 from serving.routes import live, predictions
+from serving.settings import ServeSettings
 
 
 def create_app(
@@ -27,6 +29,7 @@ def create_app(
     es: Elasticsearch | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    serve = ServeSettings()
     client = es or Elasticsearch(settings.es_base_url, request_timeout=10, max_retries=1)
 
     @asynccontextmanager
@@ -44,6 +47,9 @@ def create_app(
         version="1.0",
         summary="Live dashboards and predictions for the LMS, behind scoped API keys.",
         lifespan=lifespan,
+        telemetry=None
+        if serve.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.es = client
@@ -68,9 +74,12 @@ def create_app(
         )
 
     app.include_router(live.router)
-    predictions.install(app, settings, es=client)
+    predictions.install(app, settings, es=client, serve=serve)
     return app
 
 
 def app_factory() -> FastAPI:
+    """The app as ``lms serve`` (uvicorn) runs it: a process of its own, so the logging
+    module's process-wide settings can be tuned for it."""
+    tune_logging()
     return create_app()

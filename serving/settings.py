@@ -24,3 +24,7 @@ class ServeSettings(BaseSettings):
     # Real-time signal from the streaming jobs' presence index (Elasticsearch); off = not asked.
     realtime_features: bool = True
     realtime_timeout_s: float = Field(default=0.2, gt=0)
+    # FastAPI's native OpenTelemetry hooks (tracing, metrics, logs through the global OTel
+    # providers). Off by default: the service exports Prometheus metrics and JSON access logs
+    # itself, and the hooks' per-request provider checks cost more than a cached prediction.
+    opentelemetry: bool = False

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,14 +22,16 @@ import orjson
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from lms.auth.dependencies import require_scopes
+from lms.auth.dependencies import KEY_SCHEMES, KEY_SECURITY, scope_checker
 from lms.auth.scopes import ALERTS_READ, PREDICTIONS_READ, Principal
 from lms.settings import Settings
 from ml.registry import Registry
 from serving import predict
 from serving.features import FeaturesUnavailable, NeedsDatabase, OnlineStore, RealtimeSignals
+from serving.hot import Bounds, HotRoute, HotRoutes
 from serving.metrics import Metrics, ObservabilityMiddleware, configure_logging
 from serving.models import NOT_PROMOTED, Loaded, ModelStore, Snapshot
 from serving.routes.schemas import (
@@ -65,6 +67,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Invalid parameter (id format, k out of range)"},
     503: {"description": "A model is not loaded or the database is unreachable; retry later"},
 }
+FACTORS = Bounds(0, 20, 5)  # dropout-risk ?factors=
+CHAPTERS = Bounds(1, 20, 3)  # next-chapters ?k=
+# Every /v1 route takes a key by either scheme (see ``_call``).
+SECURED: dict[str, Any] = {"security": KEY_SECURITY}
 
 
 class PredictionService:
@@ -154,7 +160,7 @@ class Call:
     def count(self, models: tuple[str, ...], n: int = 1) -> None:
         for name in models:
             if (m := self.snapshot.get(name)) is not None:
-                self.svc.metrics.predictions.labels(name, m.version).inc(n)
+                self.svc.metrics.predicted(name, m.version, n)
 
     def answer(
         self,
@@ -189,22 +195,22 @@ class Call:
             return await run_in_threadpool(self.answer, course_id, models, fn, *args, **kwargs)
 
 
-def _call(scope: str) -> Callable[..., Call]:
-    reader = require_scopes(scope)
+def _call(scope: str) -> Callable[[Request], Awaitable[Call]]:
+    """The routes' one dependency: key, scope, service and model snapshot. One, because FastAPI
+    resolves every sub-dependency of a route on every request, which cost more than a cached
+    answer; the key schemes are documented by ``openapi_extra`` (``KEY_SECURITY``) instead."""
+    check = scope_checker(scope)
 
-    # A default rather than Annotated: annotations are strings here (postponed evaluation)
-    # and FastAPI could not resolve the closure's ``reader`` from them.
-    async def dependency(
-        request: Request,
-        svc: Service,
-        principal: Principal = Depends(reader),  # noqa: B008
-    ) -> Call:
+    async def dependency(request: Request) -> Call:
+        principal = await check(request)
+        svc: PredictionService = request.app.state.predictions
         return Call(request, svc, svc.models.current(), principal)
 
     return dependency
 
 
-Predictions = Annotated[Call, Depends(_call(PREDICTIONS_READ))]
+_predictions = _call(PREDICTIONS_READ)
+Predictions = Annotated[Call, Depends(_predictions)]
 Alerts = Annotated[Call, Depends(_call(ALERTS_READ))]
 
 
@@ -212,17 +218,26 @@ Alerts = Annotated[Call, Depends(_call(ALERTS_READ))]
     "/students/{student_id}/courses/{course_id}/dropout-risk",
     response_model=DropoutRisk,
     responses=ERRORS,
+    openapi_extra=SECURED,
     summary="Probability that the student drops out of the course, with its top factors",
 )
 async def get_dropout_risk(
     student_id: StudentId,
     course_id: CourseId,
     call: Predictions,
-    factors: Annotated[int, Query(ge=0, le=20, description="How many top factors")] = 5,
+    factors: Annotated[
+        int, Query(ge=FACTORS.low, le=FACTORS.high, description="How many top factors")
+    ] = FACTORS.default,
     realtime: Annotated[
         bool, Query(description="Also ask the live jobs when the student was last seen")
     ] = False,
 ) -> Response:
+    return Fast(await _dropout(call, student_id, course_id, factors, realtime), DropoutRisk)
+
+
+async def _dropout(
+    call: Call, student_id: str, course_id: str, factors: int, realtime: bool = False
+) -> dict[str, Any]:
     out = await call.answer_hot(
         course_id,
         ("dropout",),
@@ -237,13 +252,14 @@ async def get_dropout_risk(
             "last_seen_at": seen.isoformat() if seen else None,
             "active_now": RealtimeSignals.active_now(seen),
         }
-    return Fast(out, DropoutRisk)
+    return out
 
 
 @router.get(
     "/students/{student_id}/courses/{course_id}/exam-score",
     response_model=ExamScore,
     responses=ERRORS,
+    openapi_extra=SECURED,
     summary="Predicted final score (0-100) with a prediction interval",
 )
 def get_exam_score(
@@ -264,6 +280,7 @@ def get_exam_score(
     "/students/{student_id}/courses/{course_id}/weak-topics",
     response_model=WeakTopics,
     responses=ERRORS,
+    openapi_extra=SECURED,
     summary="The student's weakest topics in the course, with mastery estimates",
 )
 def get_weak_topics(
@@ -286,6 +303,7 @@ def get_weak_topics(
     "/students/{student_id}/courses/{course_id}/quiz-difficulty",
     response_model=QuizDifficulty,
     responses=ERRORS,
+    openapi_extra=SECURED,
     summary="Target question-difficulty band per topic, with suggested questions",
 )
 def get_quiz_difficulty(
@@ -312,24 +330,28 @@ def get_quiz_difficulty(
     "/students/{student_id}/courses/{course_id}/next-chapters",
     response_model=NextChapters,
     responses=ERRORS,
+    openapi_extra=SECURED,
     summary="Chapters to study next, ranked, with reasons",
 )
 async def get_next_chapters(
     student_id: StudentId,
     course_id: CourseId,
     call: Predictions,
-    k: Annotated[int, Query(ge=1, le=20, description="How many chapters")] = 3,
+    k: Annotated[
+        int, Query(ge=CHAPTERS.low, le=CHAPTERS.high, description="How many chapters")
+    ] = CHAPTERS.default,
 ) -> Response:
-    return Fast(
-        await call.answer_hot(
-            course_id,
-            ("next_chapter",),
-            predict.next_chapters,
-            student_id,
-            course_id,
-            k=k,
-        ),
-        NextChapters,
+    return Fast(await _next_chapters(call, student_id, course_id, k), NextChapters)
+
+
+async def _next_chapters(call: Call, student_id: str, course_id: str, k: int) -> dict[str, Any]:
+    return await call.answer_hot(
+        course_id,
+        ("next_chapter",),
+        predict.next_chapters,
+        student_id,
+        course_id,
+        k=k,
     )
 
 
@@ -337,6 +359,7 @@ async def get_next_chapters(
     "/courses/{course_id}/at-risk",
     response_model=AtRisk,
     responses=ERRORS,
+    openapi_extra=SECURED,
     tags=["alerts"],
     summary="The course's students at risk of dropping out, riskiest first",
 )
@@ -373,6 +396,7 @@ BATCH: dict[BatchKind, tuple[tuple[str, ...], Callable[..., dict[str, Any]], boo
     "/courses/{course_id}/batch/{prediction}",
     response_model=BatchResponse,
     responses=ERRORS,
+    openapi_extra=SECURED,
     tags=["batch"],
     summary="One prediction for many students of a course (nightly jobs)",
     description="Up to 1,000 student ids. Each item carries its own status: an unknown student "
@@ -445,8 +469,61 @@ def install(
     app.state.predictions = svc
     app.include_router(router)
     app.include_router(ops)
+    # Added first, so it runs inside the observability middleware (ids, logs, metrics).
+    app.add_middleware(HotRoutes, prefix=router.prefix, routes=_hot_routes())
     app.add_middleware(ObservabilityMiddleware, metrics=svc.metrics)
+    _document_key_schemes(app)
     return svc
+
+
+async def _hot_dropout(
+    request: Request, student_id: str, course_id: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    return await _dropout(await _predictions(request), student_id, course_id, params["factors"])
+
+
+async def _hot_next_chapters(
+    request: Request, student_id: str, course_id: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    return await _next_chapters(await _predictions(request), student_id, course_id, params["k"])
+
+
+def _hot_routes() -> dict[str, HotRoute]:
+    """The FastAPI routes :class:`serving.hot.HotRoutes` answers first, by path suffix."""
+    routes = {r.name: r for r in router.routes if isinstance(r, APIRoute)}
+    return {
+        "dropout-risk": HotRoute(
+            routes[get_dropout_risk.__name__],
+            {"factors": FACTORS},
+            frozenset({"realtime"}),
+            _hot_dropout,
+            _defaults(DropoutRisk),
+        ),
+        "next-chapters": HotRoute(
+            routes[get_next_chapters.__name__],
+            {"k": CHAPTERS},
+            frozenset(),
+            _hot_next_chapters,
+            _defaults(NextChapters),
+        ),
+    }
+
+
+def _document_key_schemes(app: FastAPI) -> None:
+    """Name the key schemes the routes' ``security`` refers to in ``components``, which FastAPI
+    fills only from security dependencies (the routes here have none, see ``_call``)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        first = app.openapi_schema is None
+        schema = generate()  # FastAPI caches it in app.openapi_schema
+        if first:
+            schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+            for name, scheme in KEY_SCHEMES.items():
+                schemes.setdefault(name, scheme)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def start(app: FastAPI) -> None:

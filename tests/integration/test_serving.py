@@ -179,6 +179,34 @@ def test_fast_bodies_have_every_field_of_their_response_model(
             model.model_validate(r.json())
 
 
+def test_hot_path_answers_exactly_like_the_fastapi_route(
+    client: TestClient, school: School
+) -> None:
+    """``serving.hot`` answers plain dropout-risk/next-chapters requests before FastAPI does; a
+    repeated parameter sends the same request through the FastAPI route. Both must give the
+    same status, body and headers (request ids aside), and the same log/metrics route."""
+    h = auth(school.keys["teacher"])
+    sid = student(school)
+    for sid_, course in ((sid, "crs_001"), (COLD, "crs_001")):
+        for what, query in (
+            ("dropout-risk", "factors=3"),
+            ("dropout-risk", "realtime=false"),
+            ("next-chapters", "k=4"),
+            ("next-chapters", ""),
+        ):
+            path = url(sid_, course, what)
+            hot = client.get(f"{path}?{query}", headers=h)
+            routed = client.get(
+                f"{path}?{query}&{query}" if query else f"{path}?k=3&k=3", headers=h
+            )
+            assert hot.status_code == routed.status_code == 200, (path, hot.text, routed.text)
+            assert hot.content == routed.content, path
+            for name in ("content-type", "content-length", "x-model-version"):
+                assert hot.headers[name] == routed.headers[name], (path, name)
+    text = client.get("/metrics").text
+    assert 'route="/v1/students/{student_id}/courses/{course_id}/next-chapters"' in text
+
+
 def test_every_prediction_endpoint_answers(client: TestClient, school: School) -> None:
     sid = "stu_0000001"  # in every synthetic frame: course features, topics and chapter moves
     course = course_of(sid)

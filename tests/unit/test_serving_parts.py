@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xgboost as xgb
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
+from lms.auth.dependencies import presented_key
 from lms.settings import get_settings
 from ml.features import matrix
 from ml.models import dropout, next_chapter
@@ -27,6 +28,7 @@ from serving.features import (
     RealtimeSignals,
     TTLCache,
 )
+from serving.hot import Bounds, HotRoute, HotRoutes
 from serving.metrics import JsonFormatter, Metrics, ObservabilityMiddleware
 from serving.models import Loaded, Snapshot
 from serving.predict import ModelUnavailable, contributions, need, risk
@@ -243,3 +245,71 @@ def test_memoised_answers_expire_with_their_feature_row() -> None:
     assert row == FeatureRow(row.as_of_date, row.features, row.updated_at)  # memo not compared
     time.sleep(0.06)
     assert cache.get("row") is MISSING  # the next request loads a new row with an empty memo
+
+
+# -- the hot path in front of FastAPI (serving.hot) -------------------------------------------
+
+
+def _hot_app(answers: list[str]) -> TestClient:
+    """A FastAPI route and its hot twin that says which of the two answered."""
+    app = FastAPI()
+
+    @app.get("/v1/students/{student_id}/courses/{course_id}/risk")
+    def risk_route(student_id: str, course_id: str, n: int = 2) -> dict[str, object]:
+        return {"by": "fastapi", "student_id": student_id, "n": n}
+
+    async def handler(
+        request: Request, student_id: str, course_id: str, params: dict[str, object]
+    ) -> dict[str, object]:
+        if student_id == "refused":
+            raise HTTPException(403, "no")
+        answers.append(student_id)
+        return {"by": "hot", "student_id": student_id, "n": params["n"]}
+
+    route = next(r for r in app.router.routes if getattr(r, "name", "") == "risk_route")
+    hot = HotRoute(route, {"n": Bounds(1, 5, 2)}, frozenset({"live"}), handler, {"extra": None})
+    app.add_middleware(HotRoutes, prefix="/v1", routes={"risk": hot})
+    return TestClient(app)
+
+
+def test_hot_route_parses_only_plain_valid_parameters() -> None:
+    hot = HotRoute(None, {"k": Bounds(1, 20, 3)}, frozenset({"realtime"}), None, {})  # type: ignore[arg-type]
+    assert hot.parse(b"") == {"k": 3}
+    assert hot.parse(b"k=20&other=x") == {"k": 20}
+    assert hot.parse(b"k=7&realtime=false") == {"k": 7}
+    assert hot.parse(b"realtime=0") == {"k": 3}
+    for query in (b"k=0", b"k=21", b"k=abc", b"k=", b"k=-1", b"k=3&k=3", b"realtime=true"):
+        assert hot.parse(query) is None, query
+
+
+def test_hot_routes_answer_successes_and_pass_everything_else_to_fastapi() -> None:
+    answers: list[str] = []
+    client = _hot_app(answers)
+    r = client.get("/v1/students/stu_1/courses/crs_1/risk?n=4")
+    assert r.json() == {"extra": None, "by": "hot", "student_id": "stu_1", "n": 4}
+    assert r.headers["content-type"] == "application/json"
+    for path in (
+        "/v1/students/stu_1/courses/crs_1/risk?n=9",  # out of range: FastAPI decides
+        "/v1/students/stu_1/courses/crs_1/risk?live=true",
+        "/v1/students/bad%20id/courses/crs_1/risk",
+        "/v1/students/refused/courses/crs_1/risk",  # the handler's HTTPException
+    ):
+        assert client.get(path).json()["by"] == "fastapi", path
+    assert client.post("/v1/students/stu_1/courses/crs_1/risk").status_code == 405
+    assert client.get("/v1/students/stu_1/courses/crs_1/risk/more").status_code == 404
+    assert answers == ["stu_1"]
+
+
+def test_presented_key_reads_bearer_then_x_api_key_like_the_security_dependencies() -> None:
+    def key(headers: dict[str, str]) -> str | None:
+        scope = {
+            "type": "http",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+        return presented_key(Request(scope))
+
+    assert key({"Authorization": "Bearer lms_a_b"}) == "lms_a_b"
+    assert key({"Authorization": "bearer  lms_a_b "}) == "lms_a_b"
+    assert key({"Authorization": "Basic abc", "X-API-Key": "lms_c_d"}) == "lms_c_d"
+    assert key({"Authorization": "Bearer ", "X-API-Key": ""}) is None
+    assert key({}) is None
