@@ -89,6 +89,8 @@ def demo(
         "land: Spark → lake (S3 Parquet) and warehouse raw layer; OLTP snapshots",
         steps.land,
         settings,
+        dirs,
+        _report,
     )
     trained = step(
         "pipeline",
@@ -96,6 +98,7 @@ def demo(
         steps.pipeline,
         settings,
         dirs,
+        _report,
     )
     summary["models"], summary["scored"] = trained["models"], trained["scored"]
     summary["warehouse"] = step(

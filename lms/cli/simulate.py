@@ -19,18 +19,6 @@ def _parse_date(value: str) -> date:
         raise UsageError(f"--start must be a date like 2026-01-05 (got {value!r})") from None
 
 
-def _ensure_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write to --out {directory}: {exc.strerror or exc}; choose a writable directory"
-        ) from None
-
-
 def simulate(
     students: Annotated[int, typer.Option(help="Number of students.")] = 2000,
     courses: Annotated[int, typer.Option(help="Number of courses.")] = 8,
@@ -137,12 +125,13 @@ def _run_batch(
 ) -> None:
     from lms.settings import get_settings
     from lms.simulator.config import SimulationConfig
+    from lms.simulator.output import ensure_writable
 
     assert isinstance(cfg, SimulationConfig)
     settings = get_settings()
     directory = out or settings.state_dir / "simulations" / (name or f"seed-{cfg.seed}")
     # Before the heavy imports: a typo in --out should fail in a blink.
-    _ensure_writable(directory)
+    ensure_writable(directory)
 
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn

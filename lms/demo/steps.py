@@ -8,9 +8,11 @@ recorded by pid under the demo's directory, so `lms demo-down` stops exactly tho
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,11 +225,37 @@ def ingest(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]
     }
 
 
-def land(settings: Settings) -> dict[str, Any]:
+@contextlib.contextmanager
+def output_to(log: Path, report: Report) -> Iterator[None]:
+    """Send everything written to this process's stdout and stderr to ``log`` meanwhile.
+
+    File descriptors, not ``sys.stdout``: the JVM Spark starts inherits them, and its Ivy report,
+    warnings and stack traces would otherwise bury the demo's own lines.
+    """
+    report(f"   output: {log}")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = (os.dup(1), os.dup(2))
+    with log.open("ab") as out:
+        os.dup2(out.fileno(), 1)
+        os.dup2(out.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def land(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]:
     """Spark: Kafka → lake (Parquet on S3) and the warehouse raw layer; OLTP snapshots."""
     from ingestion.landing.run import land_all
 
-    landed, snapshots = land_all(settings, "lms-demo")
+    with output_to(dirs.logs / "land.log", report):
+        landed, snapshots = land_all(settings, "lms-demo")
     return {
         "queries": {r.query: r.input_rows for r in landed},
         "snapshots": {r.table: r.rows for r in snapshots},
@@ -254,14 +282,15 @@ def raw_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def pipeline(settings: Settings, dirs: DemoDirs) -> dict[str, Any]:
+def pipeline(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]:
     """The ML pipeline flow without its landing stage (done above): raw expectations → dbt
     build → feature expectations → train/evaluate/register → batch score → at-risk mart."""
     from flows.pipeline import pipeline_flow
 
-    result = pipeline_flow(
-        land_events=False, validate_data=True, truth_dir=str(dirs.school / "truth")
-    )
+    with output_to(dirs.logs / "pipeline.log", report):
+        result = pipeline_flow(
+            land_events=False, validate_data=True, truth_dir=str(dirs.school / "truth")
+        )
     return {"models": result["trained"], "scored": result["scored"]}
 
 

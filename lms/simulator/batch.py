@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lms.errors import UsageError
 from lms.simulator.catalog import catalog_tables, question_truth
 from lms.simulator.config import SimulationConfig
 from lms.simulator.encoding import iso_z
+from lms.simulator.output import ensure_writable
 from lms.simulator.population import (
     CHEAT_BEHAVIOURS,
     enrollment_outcomes,
@@ -25,18 +25,6 @@ from lms.simulator.population import (
 )
 from lms.simulator.school import School, ShardResult, plan_school, run_school
 from lms.simulator.writers import load_oltp, save_oltp_files, write_json, write_parquet
-
-
-def ensure_writable(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"cannot write to --out {directory}: {exc.strerror or exc}; choose a writable directory"
-        ) from None
 
 
 def oltp_tables(school: School) -> dict[str, pd.DataFrame]:

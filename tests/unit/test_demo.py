@@ -37,6 +37,28 @@ def test_reported_settings_never_include_secrets() -> None:
     assert shown == {"LMS_KAFKA_TOPIC_RAW": "t"}
 
 
+def test_child_process_output_goes_to_the_step_log(tmp_path: Path) -> None:
+    """A JVM started inside a step writes to inherited descriptors: those must reach the log,
+    and the demo's own output must be back on the terminal afterwards."""
+    script = f"""
+import subprocess, sys
+from pathlib import Path
+from lms.demo.steps import output_to
+lines = []
+with output_to(Path({str(tmp_path / "step.log")!r}), lines.append):
+    print("python inside")
+    subprocess.run(["sh", "-c", "echo child out; echo child err >&2"], check=True)
+print("after", lines)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    log = (tmp_path / "step.log").read_text()
+    assert {"python inside", "child out", "child err"} <= set(log.splitlines())
+    assert "child out" not in done.stdout and "child err" not in done.stderr
+    assert done.stdout.startswith("after") and "step.log" in done.stdout
+
+
 def _summary(tmp_path: Path) -> dict[str, Any]:
     long_body = {"students": [{"student_id": f"stu_{i:07d}"} for i in range(200)]}
     return {
