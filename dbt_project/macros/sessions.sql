@@ -12,7 +12,7 @@
             from {{ ref('int_events_sessionised') }} as touched
             where touched.student_id = stale.student_id
                 and touched.session_number <= stale.session_number
-                and touched.sessionised_at > (select max(sessionised_at) from {{ this }})
+                and touched.sessionised_at > {{ watermark(this, 'sessionised_at') }}
         )
     {%- endif -%}
 {%- endmacro %}

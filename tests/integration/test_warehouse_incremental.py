@@ -1,11 +1,11 @@
-"""Incremental runs of the activity models equal a full rebuild.
+"""Incremental runs of the activity and as-of feature models equal a full rebuild.
 
 A tiny simulated school is landed into a raw schema of its own (`lms.warehouse.sample`) with some
 events held back: the newest ones (the next stretch of activity) and a scattering of old ones
 (late events, some of which join two of a student's sessions into one). The events fact, the
-sessionised events, daily activity and sessions are built, the held-back events land, and an
-incremental run follows. A full rebuild of the same models into other schemas must hold exactly
-the same rows (only the `sessionised_at` run stamp may differ).
+sessionised events, daily activity, sessions, answers and the as-of feature marts are built, the
+held-back events land, and an incremental run follows. A full rebuild of the same models into other schemas must hold exactly
+the same rows (only the run stamps and watermarks may differ).
 """
 
 from __future__ import annotations
@@ -25,13 +25,18 @@ from lms.warehouse.sample import land_school
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 DBT_SCHEMAS = ("staging", "intermediate", "marts", "features", "snapshots", "analytics")
-SELECT = ["--select", "+int_student_course_daily", "+fct_sessions"]
+SELECT = ["--select", "+fct_sessions", "+student_course_asof", "+student_topic_asof"]
 # model -> its columns but the run stamp
 MODELS = {
     "marts.fct_events": None,
     "intermediate.int_events_sessionised": "sessionised_at",
     "intermediate.int_student_course_daily": "sessionised_at",
     "marts.fct_sessions": "sessionised_at",
+    "marts.fct_question_answers": None,
+    "intermediate.int_student_course_asof_activity": "daily_watermark",
+    "intermediate.int_student_topic_asof_answers": "events_watermark",
+    "features.student_course_asof": None,
+    "features.student_topic_asof": None,
 }
 # Events moved aside before the first build: the newest 2 %, 1 in 40 of the older ones, and
 # 30 that bridge a gap of more than the session inactivity limit (30 minutes), so that without

@@ -26,6 +26,7 @@
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['student_id', 'occurred_at']},
             {'columns': ['sessionised_at']},
+            {'columns': ['loaded_at']},
         ],
     )
 }}
@@ -45,20 +46,20 @@ new_events as (
         student_id,
         min(occurred_at) as first_new_at
     from {{ ref('fct_events') }}
-    where loaded_at >= (
-            select {{ dbt.dateadd('hour', -1 * var('events_lookback_hours'), 'max(loaded_at)') }}
-            from {{ this }}
-        )
+    where loaded_at >= {{ watermark(this, 'loaded_at', var('events_lookback_hours')) }}
     group by student_id
 
 ),
 
--- the session of each such student's last event before the first new one
-anchor_sessions as (
+-- per such student, the session of the last event before the first new one, and where it
+-- starts: the latest session start before the first new event. (No earlier event can share
+-- that start's time: it would sit in the same session, 0 s before it.)
+anchors as (
 
     select
         done.student_id,
-        max(done.session_number) as session_number
+        max(done.session_number) as session_number,
+        max(case when done.is_session_start then done.occurred_at end) as tail_start_at
     from {{ this }} as done
     inner join new_events
         on done.student_id = new_events.student_id
@@ -67,46 +68,44 @@ anchor_sessions as (
 
 ),
 
-tails as (
+-- the tails to re-sessionise: from the anchor session's start (an index range per student),
+-- or all the events of students with nothing earlier
+scope as (
 
     select
-        done.student_id,
-        done.session_number,
-        done.occurred_at as tail_start_at,
-        done.event_id as tail_start_event_id
-    from {{ this }} as done
-    inner join anchor_sessions
-        on done.student_id = anchor_sessions.student_id
-        and done.session_number = anchor_sessions.session_number
-    where done.is_session_start
+        fct.*,
+        anchors.session_number - 1 as sessions_before
+    from {{ ref('fct_events') }} as fct
+    inner join anchors
+        on fct.student_id = anchors.student_id
+        and fct.occurred_at >= anchors.tail_start_at
 
-),
-
-events as (
+    union all
 
     select
-        fct.event_id,
-        fct.event_type,
-        fct.student_id,
-        fct.course_id,
-        fct.chapter_id,
-        fct.quiz_id,
-        fct.occurred_at,
-        fct.loaded_at,
-        coalesce(tails.session_number - 1, 0) as sessions_before
+        fct.*,
+        0 as sessions_before
     from {{ ref('fct_events') }} as fct
     inner join new_events
         on fct.student_id = new_events.student_id
-    left join tails
-        on fct.student_id = tails.student_id
-    -- the tail: from the anchor session's first event (same order as the window functions)
-    where tails.student_id is null
-        or fct.occurred_at > tails.tail_start_at
-        or (fct.occurred_at = tails.tail_start_at and fct.event_id >= tails.tail_start_event_id)
+    left join anchors
+        on new_events.student_id = anchors.student_id
+    where anchors.student_id is null
 
 ),
 
 {% else %}
+
+scope as (
+
+    select
+        *,
+        0 as sessions_before
+    from {{ ref('fct_events') }}
+
+),
+
+{% endif %}
 
 events as (
 
@@ -119,12 +118,10 @@ events as (
         quiz_id,
         occurred_at,
         loaded_at,
-        0 as sessions_before
-    from {{ ref('fct_events') }}
+        sessions_before
+    from scope
 
 ),
-
-{% endif %}
 
 with_neighbours as (
 

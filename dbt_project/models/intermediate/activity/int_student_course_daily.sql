@@ -29,7 +29,7 @@ touched_days as (  -- noqa: ST03
         touched.event_date
     from {{ ref('int_events_sessionised') }} as touched
     {% if is_incremental() %}
-        where touched.sessionised_at > (select max(done.sessionised_at) from {{ this }} as done)
+        where touched.sessionised_at > {{ watermark(this, 'sessionised_at') }}
     {% endif %}
 
 ),

@@ -21,6 +21,7 @@
             {'columns': ['event_id'], 'unique': true},
             {'columns': ['loaded_at']},
             {'columns': ['student_id', 'occurred_at']},
+            {'columns': ['event_date']},
         ],
     )
 }}
@@ -32,10 +33,7 @@ events as (
     select * from {{ ref('stg_lms__events') }}
 
     {% if is_incremental() %}
-        where loaded_at >= (
-                select {{ dbt.dateadd('hour', -1 * var('events_lookback_hours'), 'max(loaded_at)') }}
-                from {{ this }}
-            )
+        where loaded_at >= {{ watermark(this, 'loaded_at', var('events_lookback_hours')) }}
     {% endif %}
 
 ),

@@ -28,7 +28,7 @@ renumbered as (  -- noqa: ST03
         min(touched.session_number) as from_session_number
     from {{ ref('int_events_sessionised') }} as touched
     {% if is_incremental() %}
-        where touched.sessionised_at > (select max(done.sessionised_at) from {{ this }} as done)
+        where touched.sessionised_at > {{ watermark(this, 'sessionised_at') }}
     {% endif %}
     group by touched.student_id
 

@@ -3,7 +3,9 @@
     student-course every `asof_step_days` days (see int_enrollment_asof_dates).
 
     No leakage: every f_ feature sums activity days strictly before as_of_date and live classes
-    held before it; labels look only after it. Labels stay null until they are observable at
+    held before it; labels look only after it. The activity sums come from the incremental
+    int_student_course_asof_activity; this table joins them to the spine and derives the labels
+    (which move with the horizon) afresh on every run. Labels stay null until they are observable at
     the data horizon:
       label_dropout = 1 when the enrollment is withdrawn after as_of_date, or when the course
       has ended with no activity from as_of_date to its end; 0 when it ended with activity.
@@ -29,55 +31,16 @@ daily as (
 
 ),
 
-attendance as (
+-- the sums of activity before each as-of date (incremental, the expensive half)
+activity_before as (
 
-    select * from {{ ref('fct_live_class_attendance') }}
+    select * from {{ ref('int_student_course_asof_activity') }}
 
 ),
 
-activity_before as (
+attendance as (
 
-    select
-        asof.enrollment_id,
-        asof.as_of_date,
-        count(daily.activity_date) as n_active_days,
-        sum(daily.n_events) as n_events,
-        sum(daily.n_sessions) as n_session_days,
-        sum(daily.time_on_task_s) as time_on_task_s,
-        sum(case when daily.activity_date >= {{ add_days('asof.as_of_date', -7) }} then 1 else 0 end)
-            as n_active_days_last_7,
-        sum(case when daily.activity_date >= {{ add_days('asof.as_of_date', -7) }} then daily.n_events else 0 end)
-            as n_events_last_7,
-        sum(
-            case
-                when daily.activity_date >= {{ add_days('asof.as_of_date', -14) }}
-                    and daily.activity_date < {{ add_days('asof.as_of_date', -7) }}
-                    then daily.n_events
-                else 0
-            end
-        ) as n_events_prev_7,
-        sum(case when daily.activity_date >= {{ add_days('asof.as_of_date', -7) }} then daily.time_on_task_s else 0 end)
-            as time_on_task_s_last_7,
-        max(daily.activity_date) as last_active_on,
-        sum(daily.n_quiz_submits) as n_quiz_submits,
-        sum(daily.sum_quiz_score_pct) as sum_quiz_score_pct,
-        sum(daily.n_answers) as n_answers,
-        sum(daily.n_correct) as n_correct,
-        sum(daily.answer_time_s) as answer_time_s,
-        sum(daily.n_videos_completed) as n_videos_completed,
-        sum(daily.video_watched_s) as video_watched_s,
-        max(daily.max_chapter_position) as max_chapter_position,
-        sum(daily.n_assignments) as n_assignments,
-        sum(daily.n_late_assignments) as n_late_assignments,
-        sum(daily.n_quiz_tab_hidden) as n_quiz_tab_hidden,
-        sum(daily.sum_feedback_rating) as sum_feedback_rating,
-        sum(daily.n_feedback_ratings) as n_feedback_ratings
-    from asof
-    left join daily
-        on asof.student_id = daily.student_id
-        and asof.course_id = daily.course_id
-        and daily.activity_date < asof.as_of_date
-    group by asof.enrollment_id, asof.as_of_date
+    select * from {{ ref('fct_live_class_attendance') }}
 
 ),
 

@@ -6,6 +6,8 @@
     Features use answers strictly before as_of_date. Labels: the share correct and the number of
     the student's answers on the topic in the `topic_label_days` days after as_of_date; null
     until the window has passed the data horizon (and the share null when there were none).
+    The counts come from the incremental int_student_topic_asof_answers; this table only adds
+    the topic and decides, against the horizon of this run, which labels are observable.
 #}
 {{ config(indexes=[{'columns': ['student_id', 'course_id', 'topic_id', 'as_of_date'], 'unique': true}]) }}
 
@@ -13,87 +15,22 @@
 
 with
 
-asof as (
+-- the answer counts per row (incremental, the expensive half)
+per_row as (
 
-    select * from {{ ref('int_enrollment_asof_dates') }}
+    select * from {{ ref('int_student_topic_asof_answers') }}
 
 ),
 
-answers as (
+horizon as (
 
-    select * from {{ ref('fct_question_answers') }}
+    select {{ horizon_date() }} as horizon_date
 
 ),
 
 topics as (
 
     select * from {{ ref('dim_topic') }}
-
-),
-
-per_row as (
-
-    select
-        asof.student_id,
-        asof.course_id,
-        answers.topic_id,
-        asof.as_of_date,
-        asof.horizon_date,
-        sum(case when answers.answered_on < asof.as_of_date then 1 else 0 end) as n_answers,
-        sum(case when answers.answered_on < asof.as_of_date and answers.is_correct then 1 else 0 end)
-            as n_correct,
-        sum(
-            case
-                when answers.answered_on < asof.as_of_date
-                    and answers.answered_on >= {{ add_days('asof.as_of_date', -14) }}
-                    then 1
-                else 0
-            end
-        ) as n_answers_last_14,
-        sum(
-            case
-                when answers.answered_on < asof.as_of_date
-                    and answers.answered_on >= {{ add_days('asof.as_of_date', -14) }}
-                    and answers.is_correct
-                    then 1
-                else 0
-            end
-        ) as n_correct_last_14,
-        sum(case when answers.answered_on < asof.as_of_date then answers.answer_time_s end)
-            as answer_time_s,
-        sum(
-            case
-                when answers.answered_on < asof.as_of_date
-                    then answers.answer_time_s / nullif(answers.reading_time_s, 0)
-            end
-        ) as sum_time_over_reading,
-        count(distinct case when answers.answered_on < asof.as_of_date then answers.attempt_id end)
-            as n_attempts,
-        max(case when answers.answered_on < asof.as_of_date then answers.answered_on end)
-            as last_answered_on,
-        sum(
-            case
-                when answers.answered_on >= asof.as_of_date
-                    and answers.answered_on < {{ add_days('asof.as_of_date', label_days) }}
-                    then 1
-                else 0
-            end
-        ) as next_n,
-        sum(
-            case
-                when answers.answered_on >= asof.as_of_date
-                    and answers.answered_on < {{ add_days('asof.as_of_date', label_days) }}
-                    and answers.is_correct
-                    then 1
-                else 0
-            end
-        ) as next_correct
-    from asof
-    inner join answers
-        on asof.student_id = answers.student_id
-        and asof.course_id = answers.course_id
-        and answers.answered_on < {{ add_days('asof.as_of_date', label_days) }}
-    group by asof.student_id, asof.course_id, answers.topic_id, asof.as_of_date, asof.horizon_date
 
 ),
 
@@ -125,17 +62,18 @@ final as (
             {{ days_between('per_row.last_answered_on', 'per_row.as_of_date') }} as {{ type_double() }}
         ) as f_days_since_last_answer,
         case
-            when {{ add_days('per_row.as_of_date', label_days) }} <= per_row.horizon_date
+            when {{ add_days('per_row.as_of_date', label_days) }} <= horizon.horizon_date
                 and per_row.next_n > 0
                 then cast(per_row.next_correct * 1.0 / per_row.next_n as {{ type_double() }})
         end as label_next_correct_share,
         case
-            when {{ add_days('per_row.as_of_date', label_days) }} <= per_row.horizon_date
+            when {{ add_days('per_row.as_of_date', label_days) }} <= horizon.horizon_date
                 and per_row.next_n > 0
                 then cast(per_row.next_n as {{ dbt.type_int() }})
         end as label_next_n,
         {{ add_days('per_row.as_of_date', label_days) }} as label_observed_on
     from per_row
+    cross join horizon
     left join topics on per_row.topic_id = topics.topic_id
 
 )
