@@ -232,7 +232,7 @@ def output_to(log: Path, report: Report) -> Iterator[None]:
     File descriptors, not ``sys.stdout``: the JVM Spark starts inherits them, and its Ivy report,
     warnings and stack traces would otherwise bury the demo's own lines.
     """
-    report(f"   output: {log}")
+    report(f"output: {log}")
     sys.stdout.flush()
     sys.stderr.flush()
     saved = (os.dup(1), os.dup(2))
