@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
+import lms.warehouse.dbt as dbt_module
 from lms.settings import REPO_ROOT, Settings
 from lms.warehouse.charts import bar_chart, heatmap, line_chart, table
-from lms.warehouse.dbt import _failed_nodes, dbt_env, dbt_target_path
+from lms.warehouse.dbt import (
+    _failed_nodes,
+    dbt_env,
+    dbt_target_path,
+    forget_partial_parse_if_files_changed,
+)
 
 
 def test_dbt_env_carries_the_settings_and_nothing_else_from_lms() -> None:
@@ -30,6 +36,23 @@ def test_each_schema_prefix_gets_its_own_target_dir() -> None:
     a = dbt_target_path(Settings(dbt_schema_prefix="a_"))
     b = dbt_target_path(Settings(dbt_schema_prefix="b_"))
     assert a != b and a.parent == REPO_ROOT / "target" / "runs"
+
+
+def test_partial_parse_state_is_dropped_only_when_the_project_files_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "partial_parse.msgpack"
+    state.write_bytes(b"old")
+    forget_partial_parse_if_files_changed(tmp_path)  # no stamp yet: state of unknown files
+    assert not state.exists()
+
+    state.write_bytes(b"parsed")
+    forget_partial_parse_if_files_changed(tmp_path)  # same files: partial parsing stays
+    assert state.exists()
+
+    monkeypatch.setattr(dbt_module, "project_files_fingerprint", lambda: "a model was added")
+    forget_partial_parse_if_files_changed(tmp_path)
+    assert not state.exists()
 
 
 def test_failed_nodes_are_named_from_run_results(tmp_path: Path) -> None:
