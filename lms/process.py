@@ -115,18 +115,23 @@ class ServerProcess:
                 start_new_session=True,
             )
         try:
-            wait_ready(
-                self.url,
-                name=self.name,
-                ready_path=self.ready_path,
-                timeout_s=timeout_s,
-                proc=self.proc,
-                log_path=self.log_path,
-            )
+            self.wait_ready(timeout_s)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        """Until the server on this port answers its ready path; it may have been started by an
+        earlier process (then there is no ``proc`` to watch for an early exit)."""
+        wait_ready(
+            self.url,
+            name=self.name,
+            ready_path=self.ready_path,
+            timeout_s=timeout_s,
+            proc=self.proc,
+            log_path=self.log_path,
+        )
 
     def stop(self, timeout_s: float = 30) -> None:
         proc = self.proc

@@ -119,17 +119,10 @@ def _ensure_server(
 ) -> str:
     """``server`` started once, tracked by the pid file ``key``; when the demo's earlier one is
     still running, wait (``wait_s``) until it is ready instead."""
-    from lms.process import wait_ready
     from lms.services.base import write_pid_file
 
     if _running(dirs, key) is not None:
-        wait_ready(
-            server.url,
-            name=server.name,
-            ready_path=server.ready_path,
-            timeout_s=wait_s,
-            log_path=server.log_path,
-        )
+        server.wait_ready(wait_s)
         return server.url
     server.start(timeout_s=start_s)
     assert server.pid is not None
