@@ -23,6 +23,12 @@ log = logging.getLogger(__name__)
 
 PROFILES_DIR = REPO_ROOT / "dbt_project"
 FAILED_STATUSES = {"error", "fail", "runtime error"}
+# PostgreSQL settings for dbt's sessions (libpq reads PGOPTIONS; dbt-postgres profiles cannot
+# set them). JIT off: an incremental run's queries read few rows, but the planner's estimates
+# for them run into the millions, so each one paid 0.5-2.3 s of JIT compilation; on the full
+# build's scans JIT made no measurable difference (15.0-15.3 s with it, 15.6 s without, for
+# the heatmap over 5 M events).
+PG_SESSION_OPTIONS = "-c jit=off"
 
 
 class DbtFailed(LmsError):
@@ -72,6 +78,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     for name in ("LMS_BQ_AUTH_METHOD", "LMS_BQ_LOCATION"):
         if name in os.environ:
             env[name] = os.environ[name]
+    env["PGOPTIONS"] = " ".join(filter(None, [env.get("PGOPTIONS", ""), PG_SESSION_OPTIONS]))
     return env
 
 

@@ -29,6 +29,7 @@ def test_dbt_env_carries_the_settings_and_nothing_else_from_lms() -> None:
     assert env["LMS_DBT_SCHEMA_PREFIX"] == "t1_"
     assert env["LMS_PG_PORT"] == "5999"
     assert env["DBT_PROFILES_DIR"].endswith("dbt_project")
+    assert "-c jit=off" in env["PGOPTIONS"]
 
 
 def test_each_schema_prefix_gets_its_own_target_dir() -> None:

@@ -12,7 +12,7 @@
     event onwards; everything before that session keeps its numbers and times. So a run
     re-sessionises, per student with new events, only that tail, numbering its sessions on
     from the session it starts with, and merges the rows on event_id. The result equals a full
-    rebuild (tests/integration/test_warehouse.py proves it); `sessionised_at` tells the models
+    rebuild (tests/integration/test_warehouse_incremental.py proves it); `sessionised_at` tells the models
     downstream which rows a run touched.
 #}
 {{
@@ -56,15 +56,7 @@ new_events as (
 -- that start's time: it would sit in the same session, 0 s before it.)
 anchors as (
 
-    select
-        done.student_id,
-        max(done.session_number) as session_number,
-        max(case when done.is_session_start then done.occurred_at end) as tail_start_at
-    from {{ this }} as done
-    inner join new_events
-        on done.student_id = new_events.student_id
-    where done.occurred_at < new_events.first_new_at
-    group by done.student_id
+    {{ session_anchors('new_events') }}
 
 ),
 
@@ -72,13 +64,7 @@ anchors as (
 -- or all the events of students with nothing earlier
 scope as (
 
-    select
-        fct.*,
-        anchors.session_number - 1 as sessions_before
-    from {{ ref('fct_events') }} as fct
-    inner join anchors
-        on fct.student_id = anchors.student_id
-        and fct.occurred_at >= anchors.tail_start_at
+    {{ session_tails('anchors') }}
 
     union all
 

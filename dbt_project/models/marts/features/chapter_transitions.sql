@@ -3,50 +3,17 @@
     course (page views, video and quiz events that name a chapter) in time order, with runs in
     the same chapter collapsed; every change of chapter is one row. Successful students' paths
     are marked for training (final score at least `success_score`; null while unknown).
+
+    The moves come from the incremental int_chapter_moves; this table only adds the chapters'
+    positions and the students' outcomes, which the OLTP may change at any time, so it is
+    rebuilt whole on every run.
 #}
 with
 
-visits as (
-
-    select
-        fct_events.event_id,
-        fct_events.student_id,
-        fct_events.course_id,
-        fct_events.chapter_id,
-        fct_events.occurred_at
-    from {{ ref('fct_events') }} as fct_events
-    where fct_events.chapter_id is not null
-        and fct_events.course_id is not null
-        and (
-            fct_events.event_type = 'page_view'
-            or fct_events.event_type like 'video%'
-            or fct_events.event_type like 'quiz%'
-        )
-
-),
-
-with_previous as (
-
-    select
-        *,
-        lag(chapter_id) over (
-            partition by student_id, course_id order by occurred_at, event_id
-        ) as from_chapter_id
-    from visits
-
-),
-
+-- the moves themselves (incremental: the part that reads every event)
 moves as (
 
-    select
-        student_id,
-        course_id,
-        from_chapter_id,
-        chapter_id as to_chapter_id,
-        occurred_at as transitioned_at
-    from with_previous
-    where from_chapter_id is not null
-        and from_chapter_id != chapter_id
+    select * from {{ ref('int_chapter_moves') }}
 
 ),
 

@@ -1,6 +1,7 @@
 {#
     Admin: drop-off by chapter. How many enrolled students reached each chapter (any event in
-    it), and the share lost since the previous chapter.
+    it), and the share lost since the previous chapter. The students per chapter come from the
+    incremental int_student_chapters_reached, so this small table is rebuilt whole on every run.
 #}
 with
 
@@ -12,11 +13,11 @@ chapters as (
 
 reached as (
 
+    -- one row per student and chapter reached (incremental), so a count is a distinct count
     select
         chapter_id,
-        count(distinct student_id) as n_students_reached
-    from {{ ref('fct_events') }}
-    where chapter_id is not null
+        count(*) as n_students_reached
+    from {{ ref('int_student_chapters_reached') }}
     group by chapter_id
 
 ),

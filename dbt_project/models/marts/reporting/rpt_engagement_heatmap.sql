@@ -1,10 +1,82 @@
-{# Admin: engagement by hour of the week (UTC) and course: events, students, time on task. #}
+{#
+    Admin: engagement by hour of the week (UTC) and course: events, students, time on task.
+
+    Incremental: a cell (course, day of week, hour) can only change where int_events_sessionised
+    touched a row since the last run here (newer `sessionised_at`: new events, and the earlier
+    events whose time on task they changed). A run recomputes those cells whole, from all their
+    rows (distinct students do not add up), and merges them on the cell; every other cell is
+    unchanged since the last run. Equal to a full rebuild
+    (tests/integration/test_warehouse_incremental.py). A table built before this model was
+    incremental (no `sessionised_at`) is recomputed whole once.
+#}
+{% set recompute_touched = is_incremental() and not lacks_column('sessionised_at') %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='heatmap_cell_id',
+        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['heatmap_cell_id'], 'unique': true}],
+    )
+}}
+
 with
+
+-- what an incremental run recomputes (only incremental runs read it; a course-less cell
+-- matches nothing in the join below)
+touched_cells as (  -- noqa: ST03
+
+    select distinct
+        course_id,
+        {{ iso_dow('occurred_at') }} as iso_day_of_week,
+        {{ utc_hour('occurred_at') }} as hour_of_day
+    from {{ ref('int_events_sessionised') }}
+    {% if recompute_touched %}
+        where sessionised_at > {{ watermark(this, 'sessionised_at') }}
+    {% endif %}
+
+),
 
 sessionised as (
 
-    select * from {{ ref('int_events_sessionised') }}
+    select
+        course_id,
+        {{ iso_dow('occurred_at') }} as iso_day_of_week,
+        {{ utc_hour('occurred_at') }} as hour_of_day,
+        student_id,
+        time_on_task_s,
+        sessionised_at
+    from {{ ref('int_events_sessionised') }}
     where course_id is not null
+
+),
+
+scoped as (
+
+    select sessionised.*
+    from sessionised
+    {% if recompute_touched %}
+        inner join touched_cells
+            on sessionised.course_id = touched_cells.course_id
+            and sessionised.iso_day_of_week = touched_cells.iso_day_of_week
+            and sessionised.hour_of_day = touched_cells.hour_of_day
+    {% endif %}
+
+),
+
+-- one row per cell and student first: a hash aggregate, then distinct students are rows
+per_student as (
+
+    select
+        course_id,
+        iso_day_of_week,
+        hour_of_day,
+        student_id,
+        count(*) as n_events,
+        sum(time_on_task_s) as time_on_task_s,
+        max(sessionised_at) as sessionised_at
+    from scoped
+    group by course_id, iso_day_of_week, hour_of_day, student_id
 
 ),
 
@@ -12,17 +84,18 @@ final as (
 
     select
         {{ dbt.concat([
-            'course_id', "'|'", dbt.safe_cast(iso_dow('occurred_at'), dbt.type_string()), "'|'",
-            dbt.safe_cast(utc_hour('occurred_at'), dbt.type_string()),
+            'course_id', "'|'", dbt.safe_cast('iso_day_of_week', dbt.type_string()), "'|'",
+            dbt.safe_cast('hour_of_day', dbt.type_string()),
         ]) }} as heatmap_cell_id,
         course_id,
-        {{ iso_dow('occurred_at') }} as iso_day_of_week,
-        {{ utc_hour('occurred_at') }} as hour_of_day,
-        count(*) as n_events,
-        count(distinct student_id) as n_active_students,
-        sum(time_on_task_s) / 3600.0 as time_on_task_h
-    from sessionised
-    group by course_id, {{ iso_dow('occurred_at') }}, {{ utc_hour('occurred_at') }}
+        iso_day_of_week,
+        hour_of_day,
+        cast(sum(n_events) as {{ dbt.type_bigint() }}) as n_events,
+        count(*) as n_active_students,
+        sum(time_on_task_s) / 3600.0 as time_on_task_h,
+        max(sessionised_at) as sessionised_at
+    from per_student
+    group by course_id, iso_day_of_week, hour_of_day
 
 )
 
