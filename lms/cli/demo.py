@@ -37,19 +37,21 @@ def demo(
     """Run the whole platform on a simulated school and print where everything is."""
     if students < 1 or courses < 1 or days < 1:
         raise UsageError("--students, --courses and --days must be at least 1")
-    from lms.demo import steps
+    from lms.demo import cpu, steps
     from lms.demo.summary import render
     from lms.simulator.config import SimulationConfig
 
     settings = get_settings()
     dirs = steps.DemoDirs(directory or settings.state_dir / "demo").create()
-    summary: dict[str, Any] = {"timings": {}}
+    summary: dict[str, Any] = {"timings": {}, "cpu_s": {}}
 
     def step(key: str, title: str, fn: Any, *args: Any) -> Any:
         typer.echo(f"\n== {title}", err=True)
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), cpu.sample()
         result = fn(*args)
         summary["timings"][key] = round(time.monotonic() - started, 1)
+        # what shared the cores during the step: its wall time alone does not say
+        summary["cpu_s"][key] = cpu.used_between(cpu_before, cpu.sample())
         typer.echo(f"   ({summary['timings'][key]:.0f} s)", err=True)
         return result
 

@@ -41,6 +41,20 @@ def _example_lines(serve: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _cpu_lines(cpu_s: dict[str, dict[str, float]]) -> list[str]:
+    """Per step: CPU seconds of the whole machine and of each part that used at least 1 s."""
+    if not any(cpu_s.values()):
+        return []
+    return [
+        "CPU seconds per step (all cores: machine, then by part):",
+        *(
+            f"  {step:<9} " + ", ".join(f"{part} {s:.0f}" for part, s in used.items() if s >= 1)
+            for step, used in cpu_s.items()
+            if used
+        ),
+    ]
+
+
 def render(settings: Settings, summary: dict[str, Any]) -> str:
     sim, collector, landing = summary["simulation"], summary["collector"], summary["landing"]
     stream, wh, serve = summary["stream"], summary["warehouse"], summary["serve"]
@@ -93,6 +107,7 @@ def render(settings: Settings, summary: dict[str, Any]) -> str:
         "Three calls an LMS makes:",
         *_example_lines(serve),
         "Step times: " + ", ".join(f"{k} {v:.0f} s" for k, v in summary["timings"].items()),
+        *_cpu_lines(summary.get("cpu_s", {})),
         f"Summary as JSON: {summary['summary_file']}. Stop everything: make demo-down.",
     ]
     return "\n".join(lines) + "\n"

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lms.demo.cpu import part_of, sample, used_between
 from lms.demo.steps import DemoDirs, environment_overrides
 from lms.demo.summary import BODY_CHARS, render
 from lms.settings import Settings
@@ -63,6 +65,7 @@ def _summary(tmp_path: Path) -> dict[str, Any]:
     long_body = {"students": [{"student_id": f"stu_{i:07d}"} for i in range(200)]}
     return {
         "timings": {"services": 3.0, "pipeline": 301.4},
+        "cpu_s": {"services": {}, "pipeline": {"machine": 540.2, "other": 380.0, "postgres": 0.4}},
         "services": {"postgres": "127.0.0.1:15432"},
         "simulation": {
             "directory": str(tmp_path / "school"),
@@ -128,6 +131,7 @@ def test_summary_names_each_layer_models_and_calls(tmp_path: Path) -> None:
         'curl -s -H "X-API-Key: $(cat /k)" http://127.0.0.1:18090/v1/courses/crs_001/at-risk',
         "→ 200 (X-Model-Version: v1)",
         "pipeline 301 s",
+        "  pipeline  machine 540, other 380",
     ):
         assert part in text
     answer = next(line for line in text.splitlines() if line.startswith("  → 200"))
@@ -150,3 +154,41 @@ def test_bad_demo_options_are_one_clear_line(args: list[str]) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0
     assert "at least 1" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "part"),
+    [
+        ("/usr/lib/postgresql/15/bin/postgres -D /data", "postgres"),
+        ("postgres: lms lms_warehouse 127.0.0.1(51234) idle", "postgres"),
+        ("/c/bin/bigquery-emulator-v0.8.1 --project=lms", "bigquery"),
+        ("java -Xmx512m -cp /k/libs/* kafka.Kafka /k/server.properties", "kafka"),
+        ("java -cp /es/lib/* org.elasticsearch.bootstrap.Elasticsearch", "elasticsearch"),
+        ("java -cp /s3proxy/lib/* org.gaul.s3proxy.Main --properties x", "s3"),
+        (
+            "java -cp /v/pyflink/lib/* org.apache.flink.client.python.PythonGatewayServer",
+            "streaming",
+        ),
+        ("/v/bin/python -m lms.cli.main collector run --workers 1", "collector"),
+        ("/v/bin/lms serve --port 18090", "serving"),
+        # Spark's class path names the PostgreSQL driver: it is the step's own work, not postgres
+        (
+            "java -cp /j/org.postgresql_postgresql-42.7.4.jar org.apache.spark.deploy.SparkSubmit",
+            "other",
+        ),
+    ],
+)
+def test_each_process_is_counted_in_its_part(command: str, part: str) -> None:
+    assert part_of(command) == part
+
+
+def test_cpu_used_between_two_samples_counts_this_process() -> None:
+    before = sample()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:
+        pass
+    used = used_between(before, sample())
+    # this test's own process is "other"; the machine was busy at least as long
+    assert used["other"] >= 0.2
+    assert used["machine"] >= used["other"] - 0.05
+    assert list(used) == sorted(used, key=lambda part: -used[part])
