@@ -1,20 +1,17 @@
-"""CPU seconds per part of the platform, read from /proc, so a demo step's wall time can be
+"""CPU seconds per part of the platform (psutil), so a demo step's wall time can be
 explained: on a 2-core machine the streaming job, the services and the step's own Spark or dbt
 share the cores, and a step's time says little without what ran beside it.
 
 A process counts its own CPU time plus that of its ended children (the kernel adds a child's
 time to its parent when the parent reaps it), so PostgreSQL backends, Flink's Python workers or
-Spark's JVM that end during a step are still counted, in their parent's part. Linux only; on
-other systems every figure is empty.
+Spark's JVM that end during a step are still counted, in their parent's part.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from pathlib import Path
 
-PROC = Path("/proc")
+import psutil
 
 # First match wins; a process's part is decided by its command line. Native servers are matched
 # on the program's name (a JVM's class path may mention "postgresql" too).
@@ -43,45 +40,25 @@ def part_of(command: str) -> str:
     return OTHER
 
 
-def _process_cpu_s(stat: str, ticks: int) -> float:
-    # Fields after the command name (which may hold spaces and parentheses): state is the first,
-    # then utime, stime, cutime, cstime are the 12th to 15th.
-    fields = stat.rsplit(")", 1)[1].split()
-    return sum(int(f) for f in fields[11:15]) / ticks
-
-
-def _processes() -> Iterable[tuple[str, str]]:
-    for entry in PROC.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:  # ended while we looked, or not ours to read
-            continue
-        yield stat, command
-
-
 def cpu_by_part() -> dict[str, float]:
     """CPU seconds used so far by each part's live processes (and their ended children)."""
-    if not PROC.is_dir():
-        return {}
-    ticks = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
-    for stat, command in _processes():
-        part = part_of(command)
-        totals[part] = totals.get(part, 0.0) + _process_cpu_s(stat, ticks)
+    for proc in psutil.process_iter(["cmdline", "cpu_times"]):
+        times = proc.info["cpu_times"]
+        if times is None:  # ended while we looked, or not ours to read
+            continue
+        part = part_of(" ".join(proc.info["cmdline"] or []))
+        used = times.user + times.system + times.children_user + times.children_system
+        totals[part] = totals.get(part, 0.0) + used
     return totals
 
 
 def machine_busy_s() -> float:
     """CPU seconds the whole machine has been busy (all cores) since boot."""
-    try:
-        first = (PROC / "stat").read_text().splitlines()[0].split()
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in first[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    times = psutil.cpu_times()
+    # guest time is already inside user and nice; idle and iowait are not busy
+    busy = ("user", "nice", "system", "irq", "softirq", "steal")
+    return sum(getattr(times, name, 0.0) for name in busy)
 
 
 def sample() -> dict[str, float]:
