@@ -123,3 +123,86 @@
         offset 0
     ) as fct
 {%- endmacro %}
+
+{#
+    The rows of `relation` (student_id, occurred_at) of each student of `starts` (student_id,
+    from_at) from from_at on. On PostgreSQL, one (student_id, occurred_at) index range per
+    student (LATERAL, OFFSET 0 so it is not flattened into a join: the planner underestimates
+    how few students a batch touches and hashes every row of the relation); elsewhere a join.
+#}
+{% macro rows_from_student_starts(relation, starts) -%}
+    {{ return(adapter.dispatch('rows_from_student_starts', 'lms_platform')(relation, starts)) }}
+{%- endmacro %}
+
+{% macro default__rows_from_student_starts(relation, starts) -%}
+    select from_start.*
+    from {{ relation }} as from_start
+    inner join {{ starts }}
+        on from_start.student_id = {{ starts }}.student_id
+        and from_start.occurred_at >= {{ starts }}.from_at
+{%- endmacro %}
+
+{% macro postgres__rows_from_student_starts(relation, starts) -%}
+    select from_start.*
+    from {{ starts }}
+    cross join lateral (
+        select each_row.*
+        from {{ relation }} as each_row
+        where each_row.student_id = {{ starts }}.student_id
+            and each_row.occurred_at >= {{ starts }}.from_at
+        offset 0
+    ) as from_start
+{%- endmacro %}
+
+{#
+    The models kept per student and UTC day from int_events_sessionised (the hourly chapter
+    rows) recompute, on an incremental run, per student with rows touched since
+    the last run here (newer `sessionised_at`), every day from the first to the last touched
+    one: `first_day` and `last_day`, and a time range a day wider each side (`from_at`,
+    `until_at`) to read that stretch by (rows_on_touched_days).
+#}
+{% macro touched_student_days() -%}
+    select
+        student_id,
+        min(event_date) as first_day,
+        max(event_date) as last_day,
+        {{ dbt.dateadd('day', -1, 'min(occurred_at)') }} as from_at,
+        {{ dbt.dateadd('day', 1, 'max(occurred_at)') }} as until_at
+    from {{ ref('int_events_sessionised') }}
+    where sessionised_at > {{ watermark(this, 'sessionised_at') }}
+    group by student_id
+{%- endmacro %}
+
+{#
+    The rows of `relation` (student_id, occurred_at, event_date) on the touched days of
+    `touched` (touched_student_days). On PostgreSQL one index range per student, as above, in
+    one LATERAL: joined to `touched` a second time, the planner (which expects one touched
+    student) nested the two and read every student's range once per student.
+#}
+{% macro rows_on_touched_days(relation, touched) -%}
+    {{ return(adapter.dispatch('rows_on_touched_days', 'lms_platform')(relation, touched)) }}
+{%- endmacro %}
+
+{% macro default__rows_on_touched_days(relation, touched) -%}
+    select on_day.*
+    from {{ relation }} as on_day
+    inner join {{ touched }}
+        on on_day.student_id = {{ touched }}.student_id
+        and on_day.event_date >= {{ touched }}.first_day
+        and on_day.event_date <= {{ touched }}.last_day
+{%- endmacro %}
+
+{% macro postgres__rows_on_touched_days(relation, touched) -%}
+    select on_day.*
+    from {{ touched }}
+    cross join lateral (
+        select each_row.*
+        from {{ relation }} as each_row
+        where each_row.student_id = {{ touched }}.student_id
+            and each_row.occurred_at >= {{ touched }}.from_at
+            and each_row.occurred_at < {{ touched }}.until_at
+            and each_row.event_date >= {{ touched }}.first_day
+            and each_row.event_date <= {{ touched }}.last_day
+        offset 0
+    ) as on_day
+{%- endmacro %}

@@ -37,23 +37,25 @@ SELECT = [
     "+rpt_chapter_dropoff",
     "+chapter_transitions",
 ]
-# model -> its columns but the run stamp
-MODELS = {
-    "marts.fct_events": None,
-    "intermediate.int_events_sessionised": "sessionised_at",
-    "intermediate.int_student_course_daily": "sessionised_at",
-    "marts.fct_sessions": "sessionised_at",
-    "marts.fct_question_answers": None,
-    "intermediate.int_student_course_asof_activity": "daily_watermark",
-    "intermediate.int_student_topic_asof_answers": "events_watermark",
-    "features.student_course_asof": None,
-    "features.student_topic_asof": None,
-    "intermediate.int_chapter_moves": None,
-    "intermediate.int_student_chapters_reached": None,
-    "features.chapter_transitions": None,
-    "marts.rpt_engagement_heatmap": "sessionised_at",
-    "marts.rpt_time_per_module": "sessionised_at",
-    "marts.rpt_chapter_dropoff": None,
+# model -> its run stamps and watermarks (the columns that may differ)
+MODELS: dict[str, tuple[str, ...]] = {
+    "marts.fct_events": (),
+    "intermediate.int_events_sessionised": ("sessionised_at",),
+    "intermediate.int_student_course_daily": ("sessionised_at",),
+    "marts.fct_sessions": ("sessionised_at",),
+    "marts.fct_question_answers": (),
+    "intermediate.int_student_course_asof_activity": ("daily_watermark",),
+    "intermediate.int_student_topic_asof_answers": ("events_watermark", "computed_at"),
+    "features.student_course_asof": (),
+    # the horizon a row's labels were last judged against: only rows it changes get a newer one
+    "features.student_topic_asof": ("computed_at", "horizon_date"),
+    "intermediate.int_chapter_moves": (),
+    "intermediate.int_student_chapters_reached": (),
+    "features.chapter_transitions": (),
+    "intermediate.int_student_chapter_hours": ("sessionised_at",),
+    "marts.rpt_engagement_heatmap": ("sessionised_at",),
+    "marts.rpt_time_per_module": ("sessionised_at",),
+    "marts.rpt_chapter_dropoff": (),
 }
 # Events moved aside before the first build: the newest 2 %, 1 in 40 of the older ones, and
 # 30 that bridge a gap of more than the session inactivity limit (30 minutes), so that without
@@ -120,15 +122,17 @@ def school(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
             shutil.rmtree(dbt_target_path(each), ignore_errors=True)
 
 
-def _rows(conn: psycopg.Connection[Any], relation: str, stamp: str | None) -> list[tuple[Any, ...]]:
+def _rows(
+    conn: psycopg.Connection[Any], relation: str, stamps: tuple[str, ...]
+) -> list[tuple[Any, ...]]:
     schema, table = relation.split(".")
     names = [
         row[0]
         for row in conn.execute(
             "select column_name from information_schema.columns "
-            "where table_schema = %s and table_name = %s and column_name <> %s "
+            "where table_schema = %s and table_name = %s and column_name <> all(%s) "
             "order by ordinal_position",
-            (schema, table, stamp or ""),
+            (schema, table, list(stamps)),
         ).fetchall()
     ]
     assert names, relation
@@ -194,9 +198,15 @@ def test_incremental_runs_equal_a_full_rebuild(school: Settings) -> None:
             f"where sessionised_at < (select max(sessionised_at) from {sessionised})"
         ).fetchone()
         assert kept and kept[0] > 0
-        for model, stamp in MODELS.items():
-            incremental = _rows(conn, f"{school.dbt_schema_prefix}{model}", stamp)
-            rebuilt = _rows(conn, f"{full.dbt_schema_prefix}{model}", stamp)
+        topic_rows = f"{school.dbt_schema_prefix}features.student_topic_asof"
+        kept = conn.execute(
+            f"select count(*) from {topic_rows} "
+            f"where computed_at < (select max(computed_at) from {topic_rows})"
+        ).fetchone()
+        assert kept and kept[0] > 0
+        for model, stamps in MODELS.items():
+            incremental = _rows(conn, f"{school.dbt_schema_prefix}{model}", stamps)
+            rebuilt = _rows(conn, f"{full.dbt_schema_prefix}{model}", stamps)
             assert len(incremental) == len(rebuilt), model
             differing = [
                 (mine, theirs)

@@ -18,7 +18,7 @@
     config(
         materialized='incremental',
         unique_key='to_event_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[
             {'columns': ['to_event_id'], 'unique': true},
@@ -76,8 +76,8 @@ anchors as (
 
 ),
 
--- where each student's visits are read from: the first new one, or all of them without an
--- earlier move (one index range per student and course)
+-- where each student's visits in the course are read from: the first new one, or all of them
+-- without an earlier move
 starts as (
 
     select
@@ -91,6 +91,24 @@ starts as (
     left join anchors
         on first_new.student_id = anchors.student_id
         and first_new.course_id = anchors.course_id
+
+),
+
+-- per student, the earliest of those: the student's events are read from there (one index
+-- range per student), then each course's from its own start
+read_ranges as (
+
+    select
+        student_id,
+        min(read_from) as from_at
+    from starts
+    group by student_id
+
+),
+
+student_events as (
+
+    {{ rows_from_student_starts(ref('fct_events'), 'read_ranges') }}
 
 ),
 
@@ -115,7 +133,7 @@ scope as (
         visits.chapter_id,
         visits.occurred_at,
         visits.loaded_at
-    from {{ ref('fct_events') }} as visits
+    from student_events as visits
     inner join starts
         on visits.student_id = starts.student_id
         and visits.course_id = starts.course_id

@@ -19,7 +19,7 @@
     config(
         materialized='incremental',
         unique_key='event_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         cluster_by=(['student_id'] if target.type == 'bigquery' else none),
         indexes=[

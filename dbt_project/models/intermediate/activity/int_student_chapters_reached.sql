@@ -14,7 +14,7 @@
     config(
         materialized='incremental',
         unique_key=['student_id', 'chapter_id'],
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['student_id', 'chapter_id'], 'unique': true}, {'columns': ['loaded_at']}],
     )

@@ -12,7 +12,7 @@
     config(
         materialized='incremental',
         unique_key=['student_id', 'course_id', 'activity_date'],
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['student_id', 'course_id', 'activity_date']}],
     )

@@ -16,7 +16,7 @@
     config(
         materialized='incremental',
         unique_key=['enrollment_id', 'as_of_date'],
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         cluster_by=(['student_id', 'course_id'] if target.type == 'bigquery' else none),
         indexes=[{'columns': ['enrollment_id', 'as_of_date'], 'unique': true}],

@@ -11,17 +11,17 @@
     had seen, as the events fact re-reads them), the as-of dates after the first such answer's
     day minus the label window; plus the spine rows with nothing here yet (new as-of dates and
     enrollments; those still without answers produce no rows). The pre-hook deletes rows whose
-    as-of date left the spine. The result equals a full rebuild
+    as-of date left the spine. Each row written carries the run's `computed_at`. The result equals a full rebuild
     (tests/integration/test_warehouse_incremental.py).
 #}
 {{
     config(
         materialized='incremental',
         unique_key=['student_id', 'course_id', 'topic_id', 'as_of_date'],
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         cluster_by=(['student_id', 'course_id'] if target.type == 'bigquery' else none),
-        indexes=[{'columns': ['student_id', 'course_id', 'as_of_date']}],
+        indexes=[{'columns': ['student_id', 'course_id', 'as_of_date']}, {'columns': ['computed_at']}],
         pre_hook="{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date']) }}",
     )
 }}
@@ -151,7 +151,9 @@ final as (
                 else 0
             end
         ) as next_correct,
-        max(watermark.events_watermark) as events_watermark
+        max(watermark.events_watermark) as events_watermark,
+        -- which rows this run wrote: student_topic_asof recomputes the ones newer than its own
+        {{ run_stamp() }} as computed_at
     from todo
     inner join answers
         on todo.student_id = answers.student_id

@@ -12,7 +12,7 @@
     config(
         materialized='incremental',
         unique_key='event_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         partition_by=({'field': 'occurred_at', 'data_type': 'timestamp', 'granularity': 'day'}
                       if target.type == 'bigquery' else none),

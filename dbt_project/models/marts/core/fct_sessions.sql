@@ -11,7 +11,7 @@
     config(
         materialized='incremental',
         unique_key='activity_session_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['activity_session_id'], 'unique': true}, {'columns': ['student_id']}],
         pre_hook="{{ fct_sessions_delete_renumbered() }}",

@@ -7,26 +7,104 @@
     the student's answers on the topic in the `topic_label_days` days after as_of_date; null
     until the window has passed the data horizon (and the share null when there were none).
     The counts come from the incremental int_student_topic_asof_answers; this table only adds
-    the topic and decides, against the horizon of this run, which labels are observable.
+    the topic and decides, against the horizon, which labels are observable.
+
+    Incremental: a row changes only when its counts do (the answers rows written since the last
+    run here: a newer `computed_at` than this table's newest) or when the horizon moves across its label_observed_on (each
+    row keeps the horizon it was judged against). A run recomputes those rows and merges them
+    on the key; the pre-hooks delete rows whose as-of date left the spine and, after a course
+    restructure (a topic moved to another chapter: macros/restructure.sql), every row, which
+    the run then rewrites. Equal to a full rebuild (tests/integration/test_warehouse_incremental.py).
 #}
-{{ config(indexes=[{'columns': ['student_id', 'course_id', 'topic_id', 'as_of_date'], 'unique': true}]) }}
+{% set structure = [ref('stg_lms__topics'), ref('stg_lms__chapters')] %}
+{% set state = structure_state(structure) %}
+{% set recompute_changed = is_incremental() and not state.restructured and not lacks_column('horizon_date') %}
+{{
+    config(
+        materialized='incremental',
+        unique_key=['student_id', 'course_id', 'topic_id', 'as_of_date'],
+        incremental_strategy=upsert_strategy(),
+        on_schema_change='append_new_columns',
+        cluster_by=(['student_id', 'course_id'] if target.type == 'bigquery' else none),
+        indexes=[
+            {'columns': ['student_id', 'course_id', 'topic_id', 'as_of_date'], 'unique': true},
+            {'columns': ['computed_at']},
+        ],
+        pre_hook=[
+            "{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date']) }}",
+            "{{ delete_all_if_restructured([ref('stg_lms__topics'), ref('stg_lms__chapters')]) }}",
+        ],
+    )
+}}
 
 {% set label_days = var('topic_label_days') %}
+{#- the last run here (the answers written since are new to it); on an empty table, the start
+    of time -#}
+{% set last_run = "coalesce(" ~ watermark(this, 'computed_at') ~ ", cast('1970-01-01 00:00:00+00:00' as "
+    ~ type_timestamptz() ~ "))" if recompute_changed else none %}
+
+-- depends_on: {{ ref('int_enrollment_asof_dates') }} (the pre-hook's spine)
+-- the CTEs in the if below are top-level ones, not nested in it
+-- sqlfluff:indentation:template_blocks_indent:False
 
 with
-
--- the answer counts per row (incremental, the expensive half)
-per_row as (
-
-    select * from {{ ref('int_student_topic_asof_answers') }}
-
-),
 
 horizon as (
 
     select {{ horizon_date() }} as horizon_date
 
 ),
+
+-- the newest course structure update this run has seen
+structure as (
+
+    select {{ state.newest }} as structure_updated_at
+
+),
+
+{% if recompute_changed %}
+
+-- the rows whose label the horizon's move makes observable (or, when it moved back, not)
+relabelled as (
+
+    select
+        done.student_id,
+        done.course_id,
+        done.topic_id,
+        done.as_of_date
+    from {{ this }} as done
+    -- the horizon as a scalar, not the CTE: a filter on the scan then, not a join
+    where (done.label_observed_on <= done.horizon_date) != (done.label_observed_on <= {{ horizon_date() }})
+
+),
+
+-- the answer counts of the rows to recompute: those written since the last run here (by the
+-- computed_at index), and the relabelled ones (one key lookup each); the table itself each
+-- time, as a CTE read twice would be materialised whole, without its indexes
+per_row as (
+
+    select *
+    from {{ ref('int_student_topic_asof_answers') }}
+    where computed_at > {{ last_run }}
+
+    union all
+
+    select relabelled_answers.*
+    from ({{ rows_by_topic_asof_key(ref('int_student_topic_asof_answers'), 'relabelled') }}) as relabelled_answers
+    -- (rows written before answers had a stamp are old ones)
+    where relabelled_answers.computed_at is null or relabelled_answers.computed_at <= {{ last_run }}
+
+),
+
+{% else %}
+
+per_row as (
+
+    select * from {{ ref('int_student_topic_asof_answers') }}
+
+),
+
+{% endif %}
 
 topics as (
 
@@ -71,9 +149,13 @@ final as (
                 and per_row.next_n > 0
                 then cast(per_row.next_n as {{ dbt.type_int() }})
         end as label_next_n,
-        {{ add_days('per_row.as_of_date', label_days) }} as label_observed_on
+        {{ add_days('per_row.as_of_date', label_days) }} as label_observed_on,
+        horizon.horizon_date,
+        {{ run_stamp() }} as computed_at,
+        structure.structure_updated_at
     from per_row
     cross join horizon
+    cross join structure
     left join topics on per_row.topic_id = topics.topic_id
 
 )

@@ -1,11 +1,11 @@
 {#
     Admin: engagement by hour of the week (UTC) and course: events, students, time on task.
 
-    Incremental: a cell (course, day of week, hour) can only change where int_events_sessionised
-    touched a row since the last run here (newer `sessionised_at`: new events, and the earlier
+    Incremental: a cell (course, day of week, hour) can only change where int_student_chapter_hours
+    recomputed a row since the last run here (newer `sessionised_at`: new events, and the earlier
     events whose time on task they changed). A run recomputes those cells whole, from all their
-    rows (distinct students do not add up), and merges them on the cell; every other cell is
-    unchanged since the last run. Equal to a full rebuild
+    hourly rows (distinct students do not add up), and merges them on the cell; every other cell
+    is unchanged since the last run. Equal to a full rebuild
     (tests/integration/test_warehouse_incremental.py). A table built before this model was
     incremental (no `sessionised_at`) is recomputed whole once.
 #}
@@ -14,7 +14,7 @@
     config(
         materialized='incremental',
         unique_key='heatmap_cell_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['heatmap_cell_id'], 'unique': true}],
     )
@@ -22,49 +22,42 @@
 
 with
 
--- what an incremental run recomputes (only incremental runs read it; a course-less cell
--- matches nothing in the join below)
+-- per student, course, chapter, UTC day and hour; only the rows of a course count here
+hours as (
+
+    select * from {{ ref('int_student_chapter_hours') }}
+    where course_id is not null
+
+),
+
+-- what an incremental run recomputes (only incremental runs read it)
 touched_cells as (  -- noqa: ST03
 
     select distinct
         course_id,
-        {{ iso_dow('occurred_at') }} as iso_day_of_week,
-        {{ utc_hour('occurred_at') }} as hour_of_day
-    from {{ ref('int_events_sessionised') }}
+        iso_day_of_week,
+        hour_of_day
+    from hours
     {% if recompute_touched %}
         where sessionised_at > {{ watermark(this, 'sessionised_at') }}
     {% endif %}
 
 ),
 
-sessionised as (
-
-    select
-        course_id,
-        {{ iso_dow('occurred_at') }} as iso_day_of_week,
-        {{ utc_hour('occurred_at') }} as hour_of_day,
-        student_id,
-        time_on_task_s,
-        sessionised_at
-    from {{ ref('int_events_sessionised') }}
-    where course_id is not null
-
-),
-
 scoped as (
 
-    select sessionised.*
-    from sessionised
+    select hours.*
+    from hours
     {% if recompute_touched %}
         inner join touched_cells
-            on sessionised.course_id = touched_cells.course_id
-            and sessionised.iso_day_of_week = touched_cells.iso_day_of_week
-            and sessionised.hour_of_day = touched_cells.hour_of_day
+            on hours.course_id = touched_cells.course_id
+            and hours.iso_day_of_week = touched_cells.iso_day_of_week
+            and hours.hour_of_day = touched_cells.hour_of_day
     {% endif %}
 
 ),
 
--- one row per cell and student first: a hash aggregate, then distinct students are rows
+-- one row per cell and student first, then distinct students are rows
 per_student as (
 
     select
@@ -72,7 +65,7 @@ per_student as (
         iso_day_of_week,
         hour_of_day,
         student_id,
-        count(*) as n_events,
+        sum(n_events) as n_events,
         sum(time_on_task_s) as time_on_task_s,
         max(sessionised_at) as sessionised_at
     from scoped

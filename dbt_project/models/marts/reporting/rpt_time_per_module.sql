@@ -3,12 +3,13 @@
     (time until the next event); answers and quiz events without a chapter are placed in their
     quiz's chapter.
 
-    Incremental: a (student, chapter) row can only change where int_events_sessionised touched
-    one of its events since the last run here (newer `sessionised_at`: new events, and earlier
-    ones whose time on task they changed). A run recomputes those rows whole and merges them on
-    the key; all else is unchanged. After a course restructure (a quiz moved to another chapter,
-    chapters renumbered: see macros/restructure.sql) it rebuilds every row instead, and so it
-    does once on a table built before this model was incremental (no `structure_updated_at`).
+    Incremental: a (student, chapter) row can only change where int_student_chapter_hours
+    recomputed one of its hourly rows since the last run here (newer `sessionised_at`: new
+    events, and earlier ones whose time on task they changed). A run recomputes those rows whole,
+    from their hourly rows, and merges them on the key; all else is unchanged. After a course
+    restructure (a quiz moved to another chapter, chapters renumbered: see
+    macros/restructure.sql) it rebuilds every row instead, and so it does once on a table built
+    before this model was incremental (no `structure_updated_at`).
 #}
 {% set structure = [ref('stg_lms__quizzes'), ref('stg_lms__chapters')] %}
 {% set state = structure_state(structure) %}
@@ -16,7 +17,7 @@
     config(
         materialized='incremental',
         unique_key='student_chapter_id',
-        incremental_strategy=('merge' if target.type == 'bigquery' else 'delete+insert'),
+        incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['student_chapter_id'], 'unique': true}],
         pre_hook="{{ delete_all_if_restructured([ref('stg_lms__quizzes'), ref('stg_lms__chapters')]) }}",
@@ -28,15 +29,12 @@
 
 with
 
-sessionised as (
+-- per student, course, chapter, UTC day and hour, answers and quiz events placed in their
+-- quiz's chapter; only the rows of a chapter count here
+hours as (
 
-    select * from {{ ref('int_events_sessionised') }}
-
-),
-
-quizzes as (
-
-    select * from {{ ref('stg_lms__quizzes') }}
+    select * from {{ ref('int_student_chapter_hours') }}
+    where chapter_id is not null
 
 ),
 
@@ -53,31 +51,17 @@ structure as (
 
 ),
 
-placed as (
-
-    select
-        sessionised.student_id,
-        sessionised.event_type,
-        coalesce(sessionised.chapter_id, quizzes.chapter_id) as chapter_id,
-        sessionised.time_on_task_s,
-        sessionised.sessionised_at
-    from sessionised
-    left join quizzes on sessionised.quiz_id = quizzes.quiz_id
-
-),
-
 {% if is_incremental() and not state.restructured %}
 
--- what an incremental run recomputes, read on its own (by the sessionised_at index) rather
--- than from `placed`, which would then be materialised whole
+-- what an incremental run recomputes: the student-chapters of the hourly rows recomputed since
+-- the last run here
 touched as (
 
     select distinct
-        touched_events.student_id,
-        coalesce(touched_events.chapter_id, quizzes.chapter_id) as chapter_id
-    from {{ ref('int_events_sessionised') }} as touched_events
-    left join quizzes on touched_events.quiz_id = quizzes.quiz_id
-    where touched_events.sessionised_at > {{ watermark(this, 'sessionised_at') }}
+        student_id,
+        chapter_id
+    from hours
+    where sessionised_at > {{ watermark(this, 'sessionised_at') }}
 
 ),
 
@@ -85,12 +69,12 @@ touched as (
 
 scoped as (
 
-    select placed.*
-    from placed
+    select hours.*
+    from hours
     {% if is_incremental() and not state.restructured %}
         inner join touched
-            on placed.student_id = touched.student_id
-            and placed.chapter_id = touched.chapter_id
+            on hours.student_id = touched.student_id
+            and hours.chapter_id = touched.chapter_id
     {% endif %}
 
 ),
@@ -103,19 +87,11 @@ final as (
         chapters.course_id,
         scoped.chapter_id,
         chapters.chapter_position,
-        count(*) as n_events,
+        cast(sum(scoped.n_events) as {{ dbt.type_bigint() }}) as n_events,
         sum(scoped.time_on_task_s) / 60.0 as time_on_task_min,
-        sum(case when scoped.event_type like 'video%' then scoped.time_on_task_s else 0 end) / 60.0
-            as video_min,
-        sum(case when scoped.event_type in ('page_view', 'scroll_event') then scoped.time_on_task_s else 0 end)
-        / 60.0 as reading_min,
-        sum(
-            case
-                when scoped.event_type like 'quiz%' or scoped.event_type = 'question_answer'
-                    then scoped.time_on_task_s
-                else 0
-            end
-        ) / 60.0 as quiz_min,
+        sum(scoped.video_s) / 60.0 as video_min,
+        sum(scoped.reading_s) / 60.0 as reading_min,
+        sum(scoped.quiz_s) / 60.0 as quiz_min,
         max(scoped.sessionised_at) as sessionised_at,
         max(structure.structure_updated_at) as structure_updated_at
     from scoped
