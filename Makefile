@@ -27,7 +27,7 @@ services-down:  ## Stop the local services this project started
 demo: setup  ## The whole platform on a simulated school (services → models → API), then a summary
 	$(LMS) demo
 
-demo-down:  ## Stop everything the demo started (prediction service, collector, streaming jobs, services)
+demo-down:  ## Stop everything the demo started (prediction service, collector, Prefect server, streaming jobs, services)
 	@if [ -x $(LMS) ]; then $(LMS) demo-down; fi
 
 test: setup lint  ## The whole suite: unit tests, then integration tests on the real services

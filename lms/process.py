@@ -1,4 +1,5 @@
-"""The platform's HTTP servers as their own processes (`lms collector run`, `lms serve`).
+"""The platform's HTTP servers as their own processes (`lms collector run`, `lms serve`, and
+the demo's Prefect server).
 
 The demo, the end-to-end tests and the benchmarks run them exactly as an operator does; this is
 the one place that knows how to start one on its own port, wait until its readiness endpoint
@@ -99,9 +100,31 @@ class ServerProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "lms.cli.main",
+            *self.command,
+            "--workers",
+            str(self.workers),
+            "--port",
+            str(self.port),
+        ]
+
     def start(self, timeout_s: float = 90) -> Self:
-        argv = [sys.executable, "-m", "lms.cli.main", *self.command]
-        argv += ["--workers", str(self.workers), "--port", str(self.port)]
+        self.launch()
+        try:
+            self.wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> Self:
+        """Start the process and return at once; `wait_ready` later (the demo overlaps a slow
+        start-up with other work)."""
+        argv = self.argv()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -114,11 +137,6 @@ class ServerProcess:
                 # Own session: uvicorn's workers are its children and stop with its group.
                 start_new_session=True,
             )
-        try:
-            self.wait_ready(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
         return self
 
     def wait_ready(self, timeout_s: float) -> None:
@@ -164,3 +182,31 @@ class PredictionServiceProcess(ServerProcess):
     name = "prediction service"
     command = ("serve",)
     ready_path = "/ready/predictions"
+
+
+class PrefectServerProcess(ServerProcess):
+    """``prefect server start`` (API and UI) on 127.0.0.1: the demo's orchestration server, so
+    flow runs stay visible after the run and no flow pays for an ephemeral API's start-up.
+    Its database is under ``PREFECT_HOME`` from ``env``."""
+
+    name = "Prefect server"
+    ready_path = "/api/health"
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-scheduler",
+            "--analytics-off",
+        ]
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api"

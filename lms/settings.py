@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     es_url: str | None = None
     # Live indices written by the streaming jobs (streaming/) and read by serving/routes/live.py.
     stream_index_prefix: str = "lms-live-"
+    # The jobs' Kafka consumer group (offsets committed at each checkpoint: the jobs' lag).
+    stream_group_id: str = "lms-stream"
+    # CPU priority (nice, 0-19) of the streaming jobs' processes; unset: 0 for `lms stream run`,
+    # 10 in `lms demo`, where Spark, dbt and training share the machine's cores with them.
+    stream_nice: int | None = Field(default=None, ge=0, le=19)
 
     # BigQuery (the goccy emulator locally).
     bq_port: int = 19050
@@ -89,6 +94,8 @@ class Settings(BaseSettings):
     dbt_schema_prefix: str = ""
 
     # Prefect: the local ephemeral API unless a server URL is configured (PREFECT_API_URL).
+    # `lms demo` starts its own server on this port when PREFECT_API_URL is not set.
+    prefect_port: int = 18420
 
     # ML: where the feature marts are read, where predictions are written, where models live.
     features_schema: str = "features"

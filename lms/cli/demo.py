@@ -78,6 +78,14 @@ def demo(
         settings,
         dirs,
     )
+    summary["prefect"] = step(
+        "prefect",
+        "orchestration: a Prefect server (API and UI) for the pipeline flow, in the background",
+        steps.launch_prefect_server,
+        settings,
+        dirs,
+        _report,
+    )
     summary["collector"] = step(
         "ingest",
         "ingest: the school's events through the collector into Kafka",
@@ -101,6 +109,7 @@ def demo(
         settings,
         dirs,
         _report,
+        summary["prefect"],
     )
     summary["models"], summary["scored"] = trained["models"], trained["scored"]
     summary["warehouse"] = step(
@@ -115,6 +124,7 @@ def demo(
         _report,
     )
     summary["live"] = steps.live_counts(settings)
+    summary["stream"]["lag"] = steps.stream_lag(settings)
     summary["settings"] = steps.environment_overrides(os.environ)
     summary["summary_file"] = str(dirs.summary)
     dirs.summary.write_text(json.dumps(summary, indent=2, default=str))
@@ -127,7 +137,8 @@ def demo_down(
         bool, typer.Option(help="Stop only the demo's own processes, not the services.")
     ] = False,
 ) -> None:
-    """Stop what `lms demo` started: prediction service, collector, streaming jobs, services."""
+    """Stop what `lms demo` started: prediction service, collector, Prefect server, streaming
+    jobs, services."""
     from lms.demo import steps
     from lms.services.manager import ServiceManager
 

@@ -22,6 +22,7 @@ PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("s3", ("org.gaul.s3proxy",)),
     ("collector", ("collector run",)),
     ("serving", ("lms serve", "cli.main serve")),
+    ("prefect", ("prefect server",)),
 )
 PROGRAMS = {"postgres": "postgres", "bigquery-emulator": "bigquery"}
 OTHER = "other"

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from lms.process import ServerProcess
+from lms.process import PrefectServerProcess, ServerProcess
 from lms.settings import Settings
 
 Report = Callable[[str], None]
@@ -98,7 +98,7 @@ def api_key(settings: Settings, dirs: DemoDirs, name: str, scopes: str) -> str:
 
 # A pid from a pid file is trusted (and signalled) only while its command line still carries the
 # marker: a reused pid is never touched.
-MARKERS = {"collector": "collector", "serve": "serve"}
+MARKERS = {"collector": "collector", "serve": "serve", "prefect": "prefect"}
 
 
 def _running(dirs: DemoDirs, name: str) -> int | None:
@@ -153,14 +153,45 @@ def ensure_prediction_service(dirs: DemoDirs, report: Report) -> str:
     return _ensure_server(dirs, "serve", service, report, wait_s=90, start_s=180)
 
 
+def _prefect_server(settings: Settings, dirs: DemoDirs) -> PrefectServerProcess:
+    home = os.environ.get("PREFECT_HOME") or str(settings.state_dir / "prefect")
+    return PrefectServerProcess(
+        port=settings.prefect_port,
+        log_path=dirs.logs / "prefect.log",
+        env={**os.environ, "PREFECT_HOME": home},
+    )
+
+
+def launch_prefect_server(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]:
+    """The pipeline flow's Prefect server (API and UI), launched without waiting: its start-up
+    (a database migration and a web app, tens of seconds on a busy machine) overlaps ingest and
+    landing. A server named by PREFECT_API_URL is used as it is."""
+    from lms.services.base import write_pid_file
+
+    if os.environ.get("PREFECT_API_URL"):
+        return {"api": os.environ["PREFECT_API_URL"], "ui": None, "own": False}
+    server = _prefect_server(settings, dirs)
+    if _running(dirs, "prefect") is None:
+        server.launch()
+        assert server.pid is not None
+        write_pid_file(dirs.pid_file("prefect"), server.pid)
+        report(f"{server.name} starting (pid {server.pid}, log {server.log_path})")
+    return {"api": server.api_url, "ui": server.url, "own": True}
+
+
 def stop_processes(settings: Settings, dirs: DemoDirs, report: Report) -> None:
-    """Stop what the demo started in the background: prediction service, collector, streaming."""
+    """Stop what the demo started in the background: prediction service, collector, Prefect
+    server, streaming."""
     import signal
 
     from lms.cli.stream import stop_detached
     from lms.services.base import terminate
 
-    for name, label in (("serve", "prediction service"), ("collector", "collector")):
+    for name, label in (
+        ("serve", "prediction service"),
+        ("collector", "collector"),
+        ("prefect", "Prefect server"),
+    ):
         pid = _running(dirs, name)
         if pid is not None:
             terminate(pid, MARKERS[name], signal.SIGTERM, 20)
@@ -187,18 +218,54 @@ def simulate(settings: Settings, dirs: DemoDirs, cfg: Any) -> dict[str, Any]:
     }
 
 
+# The demo replays a whole term through the live jobs in minutes, far faster than a school
+# produces it; at normal priority that backlog takes half the machine from landing and dbt. At a
+# lower priority the jobs get the cores the batch steps leave idle, and catch up in the
+# background (the summary says how far behind they are).
+DEMO_STREAM_NICE = 10
+
+
 def start_streaming(settings: Settings, dirs: DemoDirs) -> dict[str, Any]:
     """Every PyFlink job in one background process; it reads the topic from its start, so it
     can be started before the events arrive."""
     from lms.cli.stream import start_detached
 
-    pid, log = start_detached(settings, ["all"], directory=dirs.stream)
+    nice = DEMO_STREAM_NICE if settings.stream_nice is None else settings.stream_nice
+    pid, log = start_detached(settings, ["all"], directory=dirs.stream, nice=nice)
     return {
         "pid": pid,
         "log": str(log),
+        "nice": nice,
         "index_prefix": settings.stream_index_prefix,
         "es": settings.es_base_url,
     }
+
+
+def stream_lag(settings: Settings) -> int | None:
+    """Events on the raw topic the live jobs have not processed yet, by the Kafka offsets they
+    committed (Flink commits them at each checkpoint); None when Kafka does not answer."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    servers = settings.kafka_bootstrap_servers
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=10_000)
+        try:
+            group = settings.stream_group_id
+            committed = admin.list_group_offsets({group: None}).get(group, {})
+        finally:
+            admin.close()
+        consumer = KafkaConsumer(bootstrap_servers=servers)
+        try:
+            topic = settings.kafka_topic_raw
+            parts = [TopicPartition(topic, n) for n in consumer.partitions_for_topic(topic) or ()]
+            starts, ends = consumer.beginning_offsets(parts), consumer.end_offsets(parts)
+        finally:
+            consumer.close()
+    except KafkaError:
+        return None
+    done = {p: committed[p].offset if p in committed else starts[p] for p in parts}
+    return sum(max(0, ends[p] - done[p]) for p in parts)
 
 
 def ingest(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]:
@@ -275,12 +342,22 @@ def raw_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def pipeline(settings: Settings, dirs: DemoDirs, report: Report) -> dict[str, Any]:
+def pipeline(
+    settings: Settings, dirs: DemoDirs, report: Report, prefect: Mapping[str, Any]
+) -> dict[str, Any]:
     """The ML pipeline flow without its landing stage (done above): raw expectations → dbt
-    build → feature expectations → train/evaluate/register → batch score → at-risk mart."""
-    from flows.pipeline import pipeline_flow
+    build → feature expectations → train/evaluate/register → batch score → at-risk mart; on
+    the Prefect server ``prefect`` (from `launch_prefect_server`)."""
+    from flows.pipeline import pipeline_flow  # first: it sets Prefect's home
 
-    with output_to(dirs.logs / "pipeline.log", report):
+    if prefect["own"]:
+        _prefect_server(settings, dirs).wait_ready(180)
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        output_to(dirs.logs / "pipeline.log", report),
+        temporary_settings(updates={PREFECT_API_URL: prefect["api"]}),
+    ):
         result = pipeline_flow(
             land_events=False, validate_data=True, truth_dir=str(dirs.school / "truth")
         )

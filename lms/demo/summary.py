@@ -55,6 +55,27 @@ def _cpu_lines(cpu_s: dict[str, dict[str, float]]) -> list[str]:
     ]
 
 
+def _lag_lines(stream: dict[str, Any]) -> list[str]:
+    lag = stream.get("lag")
+    if lag is None:
+        return []
+    if lag == 0:
+        return ["  the jobs have processed every event on the raw topic"]
+    nice = f" at nice {stream['nice']}" if stream.get("nice") else ""
+    return [
+        f"  {lag:,} events still to process: the jobs{nice} catch up in the background "
+        "(the counts below grow until then)"
+    ]
+
+
+def _prefect_lines(prefect: dict[str, Any] | None) -> list[str]:
+    if not prefect:
+        return []
+    if prefect.get("ui"):
+        return [f"  flow runs: Prefect UI {prefect['ui']} (API {prefect['api']})"]
+    return [f"  flow runs: Prefect API {prefect['api']}"]
+
+
 def render(settings: Settings, summary: dict[str, Any]) -> str:
     sim, collector, landing = summary["simulation"], summary["collector"], summary["landing"]
     stream, wh, serve = summary["stream"], summary["warehouse"], summary["serve"]
@@ -96,9 +117,11 @@ def render(settings: Settings, summary: dict[str, Any]) -> str:
         f"{settings.model_prefix}/; held-out window, strongest baseline):",
         *_model_rows(summary["models"]),
         f"  batch scores: {summary['scored'].get('rows', {})} in schema {settings.ml_schema}",
+        *_prefect_lines(summary.get("prefect")),
         "",
         f"Live indices (Elasticsearch {stream['es']}, jobs pid {stream['pid']}, log "
         f"{stream['log']}):",
+        *_lag_lines(stream),
         *(f"  {index:<40} {n:,} docs" for index, n in sorted(summary["live"].items())),
         "",
         f"Prediction service {serve['url']} (OpenAPI {serve['url']}/docs, metrics "

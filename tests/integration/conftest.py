@@ -97,6 +97,7 @@ def platform_run(
     overrides = isolated_overrides(run, work) | {
         "LMS_COLLECTOR_PORT": str(free_port()),
         "LMS_SERVE_PORT": str(free_port()),
+        "LMS_PREFECT_PORT": str(free_port()),
     }
     settings = isolated_settings(overrides)
     env = {**os.environ, **overrides}

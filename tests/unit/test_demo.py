@@ -84,7 +84,14 @@ def _summary(tmp_path: Path) -> dict[str, Any]:
             "topics": ["raw", "dlq"],
         },
         "landing": {"lake": "s3a://lms-lake/events/", "raw_counts": {"events": 990}},
-        "stream": {"pid": 1, "log": "stream.log", "index_prefix": "lms-live-", "es": "http://es"},
+        "stream": {
+            "pid": 1,
+            "log": "stream.log",
+            "index_prefix": "lms-live-",
+            "es": "http://es",
+            "nice": 10,
+            "lag": 12_345,
+        },
         "warehouse": {
             "rows": {"marts.fct_events": 990},
             "at_risk_bands": {"high": 3},
@@ -103,6 +110,11 @@ def _summary(tmp_path: Path) -> dict[str, Any]:
             }
         ],
         "scored": {"rows": {"student_course_scores": 50}},
+        "prefect": {
+            "api": "http://127.0.0.1:18420/api",
+            "ui": "http://127.0.0.1:18420",
+            "own": True,
+        },
         "live": {"lms-live-alerts": 4},
         "serve": {
             "url": "http://127.0.0.1:18090",
@@ -131,6 +143,8 @@ def test_summary_names_each_layer_models_and_calls(tmp_path: Path) -> None:
         'curl -s -H "X-API-Key: $(cat /k)" http://127.0.0.1:18090/v1/courses/crs_001/at-risk',
         "→ 200 (X-Model-Version: v1)",
         "pipeline 301 s",
+        "12,345 events still to process: the jobs at nice 10 catch up in the background",
+        "flow runs: Prefect UI http://127.0.0.1:18420 (API http://127.0.0.1:18420/api)",
         "  pipeline  machine 540, other 380",
     ):
         assert part in text
@@ -171,6 +185,7 @@ def test_bad_demo_options_are_one_clear_line(args: list[str]) -> None:
         ),
         ("/v/bin/python -m lms.cli.main collector run --workers 1", "collector"),
         ("/v/bin/lms serve --port 18090", "serving"),
+        ("/v/bin/python -m prefect server start --host 127.0.0.1 --port 18420", "prefect"),
         # Spark's class path names the PostgreSQL driver: it is the step's own work, not postgres
         (
             "java -cp /j/org.postgresql_postgresql-42.7.4.jar org.apache.spark.deploy.SparkSubmit",

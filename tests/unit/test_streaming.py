@@ -7,8 +7,10 @@ pyflink, so the platform's test run checks them too.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +184,20 @@ def test_reference_export_from_oltp_rows() -> None:
     assert ref["live_classes"]["l"]["starts_at"] == "2026-01-08T17:00:00.000Z"
     assert ref["questions"]["q"]["reading_time_s"] == 9.0
     assert ref["chapter_topics"] == {"h": ["p"]}
+
+
+def test_a_lower_priority_covers_the_jobs_whole_session_and_not_the_callers() -> None:
+    from lms.cli.stream import _lower_session_priority
+
+    own = Path("/proc/self/autogroup")
+    if not own.exists():
+        pytest.skip("the kernel does not group processes by session (no autogroup)")
+    before = own.read_text()
+    child = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        _lower_session_priority(child.pid, 7)
+        assert Path(f"/proc/{child.pid}/autogroup").read_text().strip().endswith("nice 7")
+        assert own.read_text() == before
+    finally:
+        child.kill()
+        child.wait()
