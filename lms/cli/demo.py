@@ -48,7 +48,17 @@ def demo(
     def step(key: str, title: str, fn: Any, *args: Any) -> Any:
         typer.echo(f"\n== {title}", err=True)
         started, cpu_before = time.monotonic(), cpu.sample()
-        result = fn(*args)
+        try:
+            result = fn(*args)
+        except BaseException:
+            if steps.background_pid_files(dirs):
+                # left running for their logs and state; say how to stop them before the error
+                typer.echo(
+                    "   the demo's background processes keep running: "
+                    f"lms demo-down --dir {dirs.root} stops them",
+                    err=True,
+                )
+            raise
         summary["timings"][key] = round(time.monotonic() - started, 1)
         # what shared the cores during the step: its wall time alone does not say
         summary["cpu_s"][key] = cpu.used_between(cpu_before, cpu.sample())

@@ -179,6 +179,11 @@ def launch_prefect_server(settings: Settings, dirs: DemoDirs, report: Report) ->
     return {"api": server.api_url, "ui": server.url, "own": True}
 
 
+def background_pid_files(dirs: DemoDirs) -> list[Path]:
+    """The pid files of what the demo has started in the background so far."""
+    return sorted([*dirs.run.glob("*.pid"), *dirs.stream.glob("*.pid")])
+
+
 def stop_processes(settings: Settings, dirs: DemoDirs, report: Report) -> None:
     """Stop what the demo started in the background: prediction service, collector, Prefect
     server, streaming."""

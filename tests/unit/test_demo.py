@@ -207,3 +207,22 @@ def test_cpu_used_between_two_samples_counts_this_process() -> None:
     assert used["other"] >= 0.2
     assert used["machine"] >= used["other"] - 0.05
     assert list(used) == sorted(used, key=lambda part: -used[part])
+
+
+def test_a_failed_step_says_how_to_stop_what_the_demo_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from lms.cli.demo import demo
+    from lms.demo import steps
+    from lms.errors import LmsError
+
+    def services_then_failure(settings: Settings, report: Any) -> None:
+        # as if a background process had been started, then a step failed
+        DemoDirs(tmp_path).create().pid_file("collector").write_text("1\n")
+        raise LmsError("Kafka is not healthy")
+
+    monkeypatch.setattr(steps, "start_services", services_then_failure)
+    with pytest.raises(LmsError, match="Kafka is not healthy"):
+        demo(directory=tmp_path)
+    assert f"lms demo-down --dir {tmp_path} stops them" in capsys.readouterr().err
+    assert steps.background_pid_files(DemoDirs(tmp_path)) == [tmp_path / "run" / "collector.pid"]
