@@ -54,6 +54,7 @@ def _register() -> None:
 def run() -> None:
     """Console-script entry point: operator errors become one clear line and a non-zero exit."""
     # typer vendors click; its exceptions are the ones raised for usage mistakes.
+    from pydantic import ValidationError
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
 
     _register()
@@ -72,6 +73,13 @@ def run() -> None:
     except LmsError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ValidationError as exc:
+        # settings from the environment (LMS_*) that do not parse: one line naming each field
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        typer.echo(f"error: invalid {exc.title}: {problems}", err=True)
+        sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(130)

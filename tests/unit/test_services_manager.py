@@ -183,3 +183,16 @@ def test_lms_cli_unknown_service_exit_2_one_line() -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown service 'nosuch'" in lines[0]
+
+
+def test_lms_cli_setting_that_does_not_parse_is_one_line() -> None:
+    lms = REPO_ROOT / ".venv" / "bin" / "lms"
+    if not lms.exists():
+        pytest.skip("no .venv/bin/lms")
+    env = {**os.environ, "LMS_STREAM_NICE": "50"}
+    result = subprocess.run(
+        [str(lms), "services", "status"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "stream_nice: Input should be less than or equal to 19" in lines[0]
