@@ -47,6 +47,10 @@ def build_session(settings: Settings, app_name: str) -> SparkSession:
         )
         # Each batch commits only its changes to the dedup state (not a fresh RocksDB snapshot).
         .config("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
+        # Counting the store's rows costs a RocksDB read before every write (to know whether the
+        # key is new); de-duplication has just read the key anyway. Without the count the state
+        # metrics lose only `numTotalStateRows`: ~10 % less CPU per landed event (docs/ingestion.md).
+        .config("spark.sql.streaming.stateStore.rocksdb.trackTotalNumberOfRows", "false")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # A task writing several (date, type) partitions keeps one open file per partition instead
         # of sorting its rows by partition first (the sort cost ~4 % of the landing job's CPU).
