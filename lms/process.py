@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -49,14 +49,19 @@ def wait_ready(
     timeout_s: float = 90,
     proc: subprocess.Popen[bytes] | None = None,
     log_path: Path | None = None,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
     """Return once ``url + ready_path`` answers 200; raise with the log's tail if the process
-    exits or the deadline passes."""
+    exits or the deadline passes. ``alive`` watches a process started by someone else (no
+    ``proc`` here, only its pid file): one that has died fails at once, not at the deadline."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             tail = log_tail(log_path) if log_path else ""
             raise LmsError(f"{name} exited with {proc.returncode} before it was ready\n{tail}")
+        if alive is not None and not alive():
+            tail = log_tail(log_path) if log_path else ""
+            raise LmsError(f"{name} is no longer running; it never became ready\n{tail}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}{ready_path}", timeout=5).status_code == 200:
                 return
@@ -139,9 +144,10 @@ class ServerProcess:
             )
         return self
 
-    def wait_ready(self, timeout_s: float) -> None:
+    def wait_ready(self, timeout_s: float, alive: Callable[[], bool] | None = None) -> None:
         """Until the server on this port answers its ready path; it may have been started by an
-        earlier process (then there is no ``proc`` to watch for an early exit)."""
+        earlier process (then there is no ``proc`` to watch, and ``alive`` says whether that
+        process still runs)."""
         wait_ready(
             self.url,
             name=self.name,
@@ -149,6 +155,7 @@ class ServerProcess:
             timeout_s=timeout_s,
             proc=self.proc,
             log_path=self.log_path,
+            alive=alive,
         )
 
     def stop(self, timeout_s: float = 30) -> None:

@@ -122,7 +122,7 @@ def _ensure_server(
     from lms.services.base import write_pid_file
 
     if _running(dirs, key) is not None:
-        server.wait_ready(wait_s)
+        server.wait_ready(wait_s, alive=lambda: _running(dirs, key) is not None)
         return server.url
     server.start(timeout_s=start_s)
     assert server.pid is not None
@@ -356,7 +356,10 @@ def pipeline(
     from flows.pipeline import pipeline_flow  # first: it sets Prefect's home
 
     if prefect["own"]:
-        _prefect_server(settings, dirs).wait_ready(180)
+        # Launched without waiting (above); if it died on the way, say so now, with its log.
+        _prefect_server(settings, dirs).wait_ready(
+            180, alive=lambda: _running(dirs, "prefect") is not None
+        )
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with (
