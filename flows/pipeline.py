@@ -14,6 +14,7 @@ from flows.retries import transient_only
 from flows.score import score_flow
 from flows.train import FEATURE_SUITES, train_flow, validate
 from lms.settings import get_settings
+from lms.warehouse.dbt import SCHEDULED_BUILD
 
 RAW_SUITES = ("raw_events", "raw_oltp")
 
@@ -52,11 +53,11 @@ def pipeline_flow(
         land()
     if validate_data:
         validate(RAW_SUITES, settings)
-    dbt(["build", *dbt_vars])
+    dbt([*SCHEDULED_BUILD, *dbt_vars])
     if validate_data:
         validate(FEATURE_SUITES, settings)
     trained = train_flow(models=models, truth_dir=truth_dir, validate_marts=False)
     scored = score_flow()
     # The at-risk mart joins the scores; rebuild it so it carries the ones just written.
-    dbt(["build", "--select", "rpt_students_at_risk", *dbt_vars])
+    dbt([*SCHEDULED_BUILD, "--select", "rpt_students_at_risk", *dbt_vars])
     return {"trained": trained, "scored": scored}

@@ -34,35 +34,39 @@
 {%- endmacro %}
 
 {#
-    The rows of `relation` with the (student_id, course_id, topic_id, as_of_date) keys of
-    `keys`. On PostgreSQL one index lookup per key (LATERAL, OFFSET 0): as a join, the planner
-    reads the whole relation and probes `keys` with each row, however few keys there are;
-    elsewhere a join.
+    The rows of `relation` with the key (`key_columns`) of a row of `keys`. On PostgreSQL one
+    index lookup per key (LATERAL, OFFSET 0): as a join, the planner reads the whole relation
+    and probes `keys` with each row, however few keys there are; elsewhere a join.
 #}
-{% macro rows_by_topic_asof_key(relation, keys) -%}
-    {{ return(adapter.dispatch('rows_by_topic_asof_key', 'lms_platform')(relation, keys)) }}
+{% macro rows_by_key(relation, keys, key_columns) -%}
+    {{ return(adapter.dispatch('rows_by_key', 'lms_platform')(relation, keys, key_columns)) }}
 {%- endmacro %}
 
-{% macro default__rows_by_topic_asof_key(relation, keys) -%}
+{% macro default__rows_by_key(relation, keys, key_columns) -%}
     select by_key.*
     from {{ relation }} as by_key
     inner join {{ keys }}
-        on by_key.student_id = {{ keys }}.student_id
-        and by_key.course_id = {{ keys }}.course_id
-        and by_key.topic_id = {{ keys }}.topic_id
-        and by_key.as_of_date = {{ keys }}.as_of_date
+        on
+        {%- for column in key_columns %}
+            {% if not loop.first %}and {% endif %}by_key.{{ column }} = {{ keys }}.{{ column }}
+        {%- endfor %}
 {%- endmacro %}
 
-{% macro postgres__rows_by_topic_asof_key(relation, keys) -%}
+{% macro postgres__rows_by_key(relation, keys, key_columns) -%}
     select by_key.*
     from {{ keys }}
     cross join lateral (
         select each_row.*
         from {{ relation }} as each_row
-        where each_row.student_id = {{ keys }}.student_id
-            and each_row.course_id = {{ keys }}.course_id
-            and each_row.topic_id = {{ keys }}.topic_id
-            and each_row.as_of_date = {{ keys }}.as_of_date
+        where
+        {%- for column in key_columns %}
+            {% if not loop.first %}and {% endif %}each_row.{{ column }} = {{ keys }}.{{ column }}
+        {%- endfor %}
         offset 0
     ) as by_key
+{%- endmacro %}
+
+{# The rows of `relation` with the (student_id, course_id, topic_id, as_of_date) keys of `keys`. #}
+{% macro rows_by_topic_asof_key(relation, keys) -%}
+    {{ return(rows_by_key(relation, keys, ['student_id', 'course_id', 'topic_id', 'as_of_date'])) }}
 {%- endmacro %}

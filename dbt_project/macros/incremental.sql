@@ -13,3 +13,19 @@
 {% macro run_stamp() -%}
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00:00' as {{ type_timestamptz() }})
 {%- endmacro %}
+
+{#
+    The events fact's rows of `event_types` that name a `key_column` (an attempt, a live class):
+    on an incremental run only those loaded since the newest one here, minus the events
+    lookback (as fct_events re-reads them). The narrow incremental inputs of the marts rebuilt
+    whole on every run (int_live_class_moves, int_quiz_attempt_events) select from it, so those
+    marts no longer scan every event.
+#}
+{% macro newly_loaded_events(event_types, key_column) -%}
+    select * from {{ ref('fct_events') }}
+    where event_type in ('{{ event_types | join("', '") }}')
+        and {{ key_column }} is not null
+    {% if is_incremental() %}
+        and loaded_at >= {{ watermark(this, 'loaded_at', var('events_lookback_hours')) }}
+    {% endif %}
+{%- endmacro %}

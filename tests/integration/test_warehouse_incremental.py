@@ -3,8 +3,9 @@
 A tiny simulated school is landed into a raw schema of its own (`lms.warehouse.sample`) with some
 events held back: the newest ones (the next stretch of activity) and a scattering of old ones
 (late events, some of which join two of a student's sessions into one). The events fact, the
-sessionised events, daily activity, sessions, answers, the as-of feature marts, chapter moves
-and the reports kept incrementally are built, the held-back events land, and an incremental run
+sessionised events, daily activity, sessions, answers, the as-of feature marts, chapter moves,
+the live-class and quiz-attempt events, per-student topic scores and the reports built from
+them are built, the held-back events land, and an incremental run
 follows. A full rebuild of the same models into other schemas must hold exactly
 the same rows (only the run stamps and watermarks may differ).
 """
@@ -36,6 +37,9 @@ SELECT = [
     "+rpt_time_per_module",
     "+rpt_chapter_dropoff",
     "+chapter_transitions",
+    "+fct_live_class_attendance",
+    "+fct_quiz_attempts",
+    "+rpt_topic_weak_scores",
 ]
 # model -> its run stamps and watermarks (the columns that may differ)
 MODELS: dict[str, tuple[str, ...]] = {
@@ -56,6 +60,12 @@ MODELS: dict[str, tuple[str, ...]] = {
     "marts.rpt_engagement_heatmap": ("sessionised_at",),
     "marts.rpt_time_per_module": ("sessionised_at",),
     "marts.rpt_chapter_dropoff": (),
+    "intermediate.int_live_class_moves": (),
+    "marts.fct_live_class_attendance": (),
+    "intermediate.int_quiz_attempt_events": (),
+    "marts.fct_quiz_attempts": (),
+    "intermediate.int_student_topic_scores": (),
+    "marts.rpt_topic_weak_scores": (),
 }
 # Events moved aside before the first build: the newest 2 %, 1 in 40 of the older ones, and
 # 30 that bridge a gap of more than the session inactivity limit (30 minutes), so that without

@@ -4,9 +4,10 @@
     or later leaks into a feature). Course-less events (login, logout) count towards the
     student's day but not towards any course.
 
-    Incremental: a run recomputes, whole, the student-days holding an event that
-    int_events_sessionised touched since the last run here (newer `sessionised_at`), and merges
-    them on the grain; a day never loses events, so nothing else can change.
+    Incremental: a run recomputes, whole, per student with events that int_events_sessionised
+    touched since the last run here (newer `sessionised_at`), the days from the first to the
+    last touched one, and merges them on the grain; a day never loses events, so nothing else
+    can change.
 #}
 {{
     config(
@@ -18,39 +19,38 @@
     )
 }}
 
+-- the CTEs of the two branches below are top-level ones, not nested in the if
+-- sqlfluff:indentation:template_blocks_indent:False
+
 with
 
-touched_days as (  -- noqa: ST03
+{% if is_incremental() %}
 
-    -- what an incremental run recomputes (only incremental runs read it): the student-days
-    -- holding a row touched since the last run
-    select distinct
-        touched.student_id,
-        touched.event_date
-    from {{ ref('int_events_sessionised') }} as touched
-    {% if is_incremental() %}
-        where touched.sessionised_at > {{ watermark(this, 'sessionised_at') }}
-    {% endif %}
+-- per student, the touched stretch: the UTC days from the first to the last row touched since
+-- the last run here (every day in it is recomputed whole)
+touched as (
+
+    {{ touched_student_days() }}
 
 ),
 
-sessionised as (
+-- the stretch's events (one index range per student); int_events_sessionised carries the
+-- payload columns summed here, so the events fact is not read
+events as (
 
-    select all_events.*
-    from {{ ref('int_events_sessionised') }} as all_events
-    {% if is_incremental() %}
-        inner join touched_days
-            on all_events.student_id = touched_days.student_id
-            and all_events.event_date = touched_days.event_date
-    {% endif %}
+    {{ rows_on_touched_days(ref('int_events_sessionised'), 'touched') }}
 
 ),
+
+{% else %}
 
 events as (
 
-    select * from {{ ref('fct_events') }}
+    select * from {{ ref('int_events_sessionised') }}
 
 ),
+
+{% endif %}
 
 chapters as (
 
@@ -76,13 +76,11 @@ joined as (
         events.hidden_s,
         events.tab_context,
         events.feedback_rating,
-        sessionised.activity_session_id,
-        sessionised.time_on_task_s,
-        sessionised.sessionised_at,
+        events.activity_session_id,
+        events.time_on_task_s,
+        events.sessionised_at,
         chapters.chapter_position
     from events
-    inner join sessionised
-        on events.event_id = sessionised.event_id
     left join chapters
         on events.chapter_id = chapters.chapter_id
     where events.course_id is not null

@@ -18,6 +18,8 @@ enrollments as (
 
 ),
 
+-- the join and leave events (kept incrementally: reading them from the events fact scanned
+-- every event on every run)
 moves as (
 
     select
@@ -26,9 +28,7 @@ moves as (
         event_type,
         occurred_at,
         event_id
-    from {{ ref('fct_events') }}
-    where event_type in ('live_class_join', 'live_class_leave')
-        and live_class_id is not null
+    from {{ ref('int_live_class_moves') }}
 
 ),
 

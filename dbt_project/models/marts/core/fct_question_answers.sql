@@ -5,7 +5,8 @@
     minus the events lookback (as fct_events does), and the answers to questions whose question
     or quiz row the LMS updated after the newest update the last run saw (a question moved to
     another topic or quiz; `structure_updated_at`), and merges them on event_id. Everything
-    else is unchanged since the last run.
+    else is unchanged since the last run. The (student, course, topic) index is how
+    int_student_topic_scores reads all the answers of the keys a run touches.
 #}
 {{
     config(
@@ -14,7 +15,11 @@
         incremental_strategy=upsert_strategy(),
         on_schema_change='append_new_columns',
         cluster_by=(['student_id', 'course_id'] if target.type == 'bigquery' else none),
-        indexes=[{'columns': ['event_id'], 'unique': true}, {'columns': ['loaded_at']}],
+        indexes=[
+            {'columns': ['event_id'], 'unique': true},
+            {'columns': ['loaded_at']},
+            {'columns': ['student_id', 'course_id', 'topic_id']},
+        ],
     )
 }}
 

@@ -4,11 +4,11 @@
 #}
 with
 
+-- the attempts' events (kept incrementally: reading them from the events fact scanned every
+-- event on every run)
 events as (
 
-    select * from {{ ref('fct_events') }}
-    where event_type in ('quiz_start', 'quiz_submit', 'tab_hidden')
-        and attempt_id is not null
+    select * from {{ ref('int_quiz_attempt_events') }}
 
 ),
 

@@ -2,12 +2,17 @@
     Teacher: topic-wise weak scores. One row per student and topic answered, with the student's
     share correct against the course's share on the same topic; weak = at least three answers
     and under 50 % correct, or 20 points under the topic's course average.
+
+    Rebuilt whole on every run (any new answer moves its topic's average, so every student's
+    flag on that topic), but from the per-student counts int_student_topic_scores keeps
+    incrementally, not from every answer.
 #}
 with
 
-answers as (
+-- per student and topic, kept incrementally (the part that reads every answer)
+per_student as (
 
-    select * from {{ ref('fct_question_answers') }}
+    select * from {{ ref('int_student_topic_scores') }}
 
 ),
 
@@ -17,26 +22,13 @@ topics as (
 
 ),
 
-per_student as (
-
-    select
-        student_id,
-        course_id,
-        topic_id,
-        count(*) as n_answers,
-        sum(case when is_correct then 1 else 0 end) as n_correct,
-        max(answered_at) as last_answered_at
-    from answers
-    group by student_id, course_id, topic_id
-
-),
-
+-- the topic's share over all its answers: the per-student counts summed
 per_topic as (
 
     select
         topic_id,
-        sum(case when is_correct then 1 else 0 end) * 1.0 / count(*) as topic_share_correct
-    from answers
+        sum(n_correct) * 1.0 / sum(n_answers) as topic_share_correct
+    from per_student
     group by topic_id
 
 ),
