@@ -57,11 +57,14 @@ def wait_ready(
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
+            gone = f"exited with {proc.returncode} before it was ready"
+        elif alive is not None and not alive():
+            gone = "is no longer running; it never became ready"
+        else:
+            gone = ""
+        if gone:
             tail = log_tail(log_path) if log_path else ""
-            raise LmsError(f"{name} exited with {proc.returncode} before it was ready\n{tail}")
-        if alive is not None and not alive():
-            tail = log_tail(log_path) if log_path else ""
-            raise LmsError(f"{name} is no longer running; it never became ready\n{tail}")
+            raise LmsError(f"{name} {gone}\n{tail}")
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(f"{url}{ready_path}", timeout=5).status_code == 200:
                 return

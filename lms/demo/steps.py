@@ -119,16 +119,34 @@ def _ensure_server(
 ) -> str:
     """``server`` started once, tracked by the pid file ``key``; when the demo's earlier one is
     still running, wait (``wait_s``) until it is ready instead."""
+    if _running(dirs, key) is not None:
+        _wait_for(dirs, key, server, wait_s)
+    else:
+        _start_tracked(dirs, key, server, report, start_s)
+    return server.url
+
+
+def _start_tracked(
+    dirs: DemoDirs, key: str, server: ServerProcess, report: Report, start_s: float | None
+) -> None:
+    """Start ``server`` and record its pid in the pid file ``key``: ready within ``start_s``,
+    or with None launched only (the caller waits later, with `_wait_for`)."""
     from lms.services.base import write_pid_file
 
-    if _running(dirs, key) is not None:
-        server.wait_ready(wait_s, alive=lambda: _running(dirs, key) is not None)
-        return server.url
-    server.start(timeout_s=start_s)
+    if start_s is None:
+        server.launch()
+    else:
+        server.start(timeout_s=start_s)
     assert server.pid is not None
     write_pid_file(dirs.pid_file(key), server.pid)
-    report(f"{server.name} started (pid {server.pid}, log {server.log_path})")
-    return server.url
+    state = "starting" if start_s is None else "started"
+    report(f"{server.name} {state} (pid {server.pid}, log {server.log_path})")
+
+
+def _wait_for(dirs: DemoDirs, key: str, server: ServerProcess, wait_s: float) -> None:
+    """Until ``server``, started earlier and tracked by the pid file ``key``, is ready; at once
+    an error with its log if that process has gone."""
+    server.wait_ready(wait_s, alive=lambda: _running(dirs, key) is not None)
 
 
 def ensure_collector(dirs: DemoDirs, report: Report) -> str:
@@ -166,16 +184,11 @@ def launch_prefect_server(settings: Settings, dirs: DemoDirs, report: Report) ->
     """The pipeline flow's Prefect server (API and UI), launched without waiting: its start-up
     (a database migration and a web app, tens of seconds on a busy machine) overlaps ingest and
     landing. A server named by PREFECT_API_URL is used as it is."""
-    from lms.services.base import write_pid_file
-
     if os.environ.get("PREFECT_API_URL"):
         return {"api": os.environ["PREFECT_API_URL"], "ui": None, "own": False}
     server = _prefect_server(settings, dirs)
     if _running(dirs, "prefect") is None:
-        server.launch()
-        assert server.pid is not None
-        write_pid_file(dirs.pid_file("prefect"), server.pid)
-        report(f"{server.name} starting (pid {server.pid}, log {server.log_path})")
+        _start_tracked(dirs, "prefect", server, report, start_s=None)
     return {"api": server.api_url, "ui": server.url, "own": True}
 
 
@@ -357,9 +370,7 @@ def pipeline(
 
     if prefect["own"]:
         # Launched without waiting (above); if it died on the way, say so now, with its log.
-        _prefect_server(settings, dirs).wait_ready(
-            180, alive=lambda: _running(dirs, "prefect") is not None
-        )
+        _wait_for(dirs, "prefect", _prefect_server(settings, dirs), 180)
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with (
