@@ -3,9 +3,15 @@
     (key columns) the as-of spine no longer holds (an enrollment withdrawn earlier than the
     last run knew, a course that ends sooner, a lower `as_of_horizon`). A merge only replaces
     the rows a run writes; without this, such rows would stay forever.
+
+    With `written_at` (the model's run-stamp column), only the enrollments whose spine shrank
+    since the model's newest stamp are checked (int_enrollment_asof_extents), through the
+    model's index on its leading key columns; without it, or on a table without that column
+    yet, every row is. The model must declare `-- depends_on:` both the spine and the extents.
 #}
-{% macro delete_rows_off_the_spine(key_columns) -%}
+{% macro delete_rows_off_the_spine(key_columns, written_at=none) -%}
     {%- if is_incremental() -%}
+        {%- set scope_columns = key_columns | reject('equalto', 'as_of_date') | list -%}
         delete from {{ this }} as done
         where not exists (
             select 1
@@ -15,6 +21,16 @@
                 {% if not loop.first %}and {% endif %}spine.{{ column }} = done.{{ column }}
             {%- endfor %}
         )
+        {%- if written_at and has_column(this, written_at) %}
+            and exists (
+                select 1
+                from {{ ref('int_enrollment_asof_extents') }} as shrunk
+                where shrunk.shrunk_at > coalesce({{ watermark(this, written_at) }}, cast('1970-01-01 00:00:00+00:00' as {{ type_timestamptz() }}))
+                {%- for column in scope_columns %}
+                    and shrunk.{{ column }} = done.{{ column }}
+                {%- endfor %}
+            )
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}
 

@@ -76,8 +76,7 @@
 #}
 {% macro lacks_column(column) -%}
     {%- if execute and config.get('materialized') != 'unit' and is_incremental() -%}
-        {%- set known = adapter.get_columns_in_relation(this) | map(attribute='name') | list -%}
-        {%- do return(column not in known) -%}
+        {%- do return(not has_column(this, column)) -%}
     {%- endif -%}
     {%- do return(false) -%}
 {%- endmacro %}

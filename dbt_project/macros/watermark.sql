@@ -18,11 +18,7 @@
 {%- endmacro %}
 
 {% macro postgres__watermark(relation, column, hours_back) -%}
-    {%- set known = [] -%}
-    {%- if execute and config.get('materialized') != 'unit' -%}
-        {%- set known = adapter.get_columns_in_relation(relation) | map(attribute='name') | list -%}
-    {%- endif -%}
-    {%- if column in known -%}
+    {%- if execute and config.get('materialized') != 'unit' and has_column(relation, column) -%}
         {%- set newest = run_query('select max(' ~ column ~ ') from ' ~ relation).columns[0].values()[0] -%}
         {%- if newest is none -%}
             cast(null as timestamptz)

@@ -29,6 +29,12 @@ FAILED_STATUSES = {"error", "fail", "runtime error"}
 # build's scans JIT made no measurable difference (15.0-15.3 s with it, 15.6 s without, for
 # the heatmap over 5 M events).
 PG_SESSION_OPTIONS = "-c jit=off"
+# dbt's own log file (logs/dbt.log) at info, the level of its console output: at its default,
+# debug, it formats and writes every query and connection event, ~3.5 s of an incremental
+# build's CPU (py-spy). What a failure needs is still there: the console lines (in our log),
+# the failed nodes' messages (run_results.json) and their compiled SQL (target/run/).
+# DBT_LOG_LEVEL_FILE=debug in the environment brings the full log back.
+DBT_FILE_LOG_LEVEL = "info"
 # The scheduled build (the pipeline flow, so the demo, and the benchmark that times it): every
 # model, snapshot and data test, without dbt's unit tests. Unit tests check the models' SQL
 # against fixed fixtures, not the data, so they can only fail when the project changes: they
@@ -86,6 +92,7 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         if name in os.environ:
             env[name] = os.environ[name]
     env["PGOPTIONS"] = " ".join(filter(None, [env.get("PGOPTIONS", ""), PG_SESSION_OPTIONS]))
+    env.setdefault("DBT_LOG_LEVEL_FILE", DBT_FILE_LOG_LEVEL)
     return env
 
 

@@ -22,11 +22,13 @@
         on_schema_change='append_new_columns',
         cluster_by=(['student_id', 'course_id'] if target.type == 'bigquery' else none),
         indexes=[{'columns': ['student_id', 'course_id', 'as_of_date']}, {'columns': ['computed_at']}],
-        pre_hook="{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date']) }}",
+        pre_hook="{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date'], 'computed_at') }}",
     )
 }}
 
 {% set label_days = var('topic_label_days') %}
+
+-- depends_on: {{ ref('int_enrollment_asof_extents') }} (the pre-hook's shrunk enrollments)
 
 -- the CTEs of the two branches below are top-level ones, not nested in the if
 -- sqlfluff:indentation:template_blocks_indent:False

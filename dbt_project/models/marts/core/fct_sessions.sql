@@ -15,6 +15,7 @@
         on_schema_change='append_new_columns',
         indexes=[{'columns': ['activity_session_id'], 'unique': true}, {'columns': ['student_id']}],
         pre_hook="{{ fct_sessions_delete_renumbered() }}",
+        post_hook="{{ analyze_after_incremental_run('sessionised_at') }}",
     )
 }}
 

@@ -31,9 +31,10 @@
             {'columns': ['computed_at']},
         ],
         pre_hook=[
-            "{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date']) }}",
+            "{{ delete_rows_off_the_spine(['student_id', 'course_id', 'as_of_date'], 'computed_at') }}",
             "{{ delete_all_if_restructured([ref('stg_lms__topics'), ref('stg_lms__chapters')]) }}",
         ],
+        post_hook="{{ analyze_after_incremental_run('computed_at') }}",
     )
 }}
 
@@ -43,7 +44,7 @@
 {% set last_run = "coalesce(" ~ watermark(this, 'computed_at') ~ ", cast('1970-01-01 00:00:00+00:00' as "
     ~ type_timestamptz() ~ "))" if recompute_changed else none %}
 
--- depends_on: {{ ref('int_enrollment_asof_dates') }} (the pre-hook's spine)
+-- depends_on: {{ ref('int_enrollment_asof_dates') }} {{ ref('int_enrollment_asof_extents') }} (the pre-hook's spine)
 -- the CTEs in the if below are top-level ones, not nested in it
 -- sqlfluff:indentation:template_blocks_indent:False
 
