@@ -25,7 +25,7 @@
             and exists (
                 select 1
                 from {{ ref('int_enrollment_asof_extents') }} as shrunk
-                where shrunk.shrunk_at > coalesce({{ watermark(this, written_at) }}, cast('1970-01-01 00:00:00+00:00' as {{ type_timestamptz() }}))
+                where shrunk.shrunk_at > {{ last_stamp(this, written_at) }}
                 {%- for column in scope_columns %}
                     and shrunk.{{ column }} = done.{{ column }}
                 {%- endfor %}

@@ -1,17 +1,4 @@
-{#
-    chapter_transitions' helpers (the success flag it derives from the enrollments, the
-    post-hook that removes moves recomputed away), and the post-hook the incremental feature
-    marts share (statistics after a run).
-#}
-
-{# Whether the student succeeded in the course: null while unknown, false when withdrawn. #}
-{% macro is_successful_student(enrollments) -%}
-    case
-        when {{ enrollments }}.final_score is not null
-            then {{ enrollments }}.final_score >= {{ var('success_score') }}
-        when {{ enrollments }}.enrollment_status = 'withdrawn' then false
-    end
-{%- endmacro %}
+{# chapter_transitions' post-hook that removes the moves a run recomputed away. #}
 
 {#
     Post-hook: a run rewrites the moves of each (student, course) it recomputes from the time
@@ -32,18 +19,5 @@
                     and fresh.course_id = stale.course_id
                     and fresh.transitioned_at <= stale.transitioned_at
             )
-    {%- endif -%}
-{%- endmacro %}
-
-{#
-    Post-hook of incremental marts with data tests scoped to the latest batch (macros/
-    test_scope.sql): on PostgreSQL, refresh the statistics of the stamp column after an
-    incremental run. The tests filter on the new stamp, a value the statistics have not seen:
-    the planner then expects a handful of rows and joins the batch to the parent table row by
-    row (12 s for a relationships test over a 26 k-row batch, 0.1 s with them).
-#}
-{% macro analyze_after_incremental_run(column) -%}
-    {%- if target.type == 'postgres' and is_incremental() -%}
-        analyze {{ this }} ({{ column }})
     {%- endif -%}
 {%- endmacro %}

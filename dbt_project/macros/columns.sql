@@ -4,9 +4,9 @@
 
     On PostgreSQL one lookup in pg_attribute by the table's oid (the system caches answer it).
     dbt's get_columns_in_relation asks information_schema.columns instead: a view joining half
-    the catalog, ~80 ms a call on the benchmark's warehouse, and the incremental models and the
-    data tests scoped to the latest batch ask once per model or test (~5 s of an incremental
-    build's node time, measured with py-spy). Elsewhere (BigQuery) the adapter's own call.
+    the catalog, asked once per incremental model and per data test scoped to the latest batch
+    (py-spy put ~5 s of an incremental build's samples in those calls, though the build's summed
+    node time did not fall measurably with this). Elsewhere (BigQuery) the adapter's own call.
 #}
 {% macro has_column(relation, column) -%}
     {%- if not execute -%}

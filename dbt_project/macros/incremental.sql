@@ -29,3 +29,16 @@
         and loaded_at >= {{ watermark(this, 'loaded_at', var('events_lookback_hours')) }}
     {% endif %}
 {%- endmacro %}
+
+{#
+    Post-hook of incremental marts with data tests scoped to the latest batch (macros/
+    test_scope.sql): on PostgreSQL, refresh the statistics of the stamp column after an
+    incremental run. The tests filter on the new stamp, a value the statistics have not seen:
+    the planner then expects a handful of rows and joins the batch to the parent table row by
+    row (12 s for a relationships test over a 26 k-row batch, 0.1 s with them).
+#}
+{% macro analyze_after_incremental_run(column) -%}
+    {%- if target.type == 'postgres' and is_incremental() -%}
+        analyze {{ this }} ({{ column }})
+    {%- endif -%}
+{%- endmacro %}

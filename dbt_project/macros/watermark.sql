@@ -29,3 +29,11 @@
         {{ default__watermark(relation, column, hours_back) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#
+    The newest value of a run-stamp column of a relation, or the start of time when it holds
+    none (an empty table): "since the last run here" for a model that stamps the rows it writes.
+#}
+{% macro last_stamp(relation, column) -%}
+    coalesce({{ watermark(relation, column) }}, cast('1970-01-01 00:00:00+00:00' as {{ type_timestamptz() }}))
+{%- endmacro %}

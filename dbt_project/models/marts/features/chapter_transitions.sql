@@ -140,7 +140,11 @@ final as (
         to_chapters.chapter_position as to_position,
         to_chapters.chapter_position - from_chapters.chapter_position as position_step,
         enrollments.final_score as student_final_score,
-        {{ is_successful_student('enrollments') }} as is_successful_student,
+        case
+            when enrollments.final_score is not null
+                then enrollments.final_score >= {{ var('success_score') }}
+            when enrollments.enrollment_status = 'withdrawn' then false
+        end as is_successful_student,
         moves.loaded_at,
         {{ run_stamp() }} as computed_at,
         stamps.enrollment_updated_at,

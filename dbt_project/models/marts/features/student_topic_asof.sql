@@ -41,8 +41,7 @@
 {% set label_days = var('topic_label_days') %}
 {#- the last run here (the answers written since are new to it); on an empty table, the start
     of time -#}
-{% set last_run = "coalesce(" ~ watermark(this, 'computed_at') ~ ", cast('1970-01-01 00:00:00+00:00' as "
-    ~ type_timestamptz() ~ "))" if recompute_changed else none %}
+{% set last_run = last_stamp(this, 'computed_at') if recompute_changed else none %}
 
 -- depends_on: {{ ref('int_enrollment_asof_dates') }} {{ ref('int_enrollment_asof_extents') }} (the pre-hook's spine)
 -- the CTEs in the if below are top-level ones, not nested in it
